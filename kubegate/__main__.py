@@ -1,0 +1,3 @@
+from kubegate.cli.main import main
+
+main()

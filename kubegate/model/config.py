@@ -1,0 +1,223 @@
+"""The declarative configuration: gateway listeners, APIs, operations, and the
+places later layers fill (policies, products, subscriptions, named values).
+
+Every class forbids unknown fields so that a typo is an error, not a silent default.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+BACKEND_SCHEMES = ("http", "https", "k8s", "nodeport")
+_TEMPLATE_SEGMENT = re.compile(r"^(\{[A-Za-z_][A-Za-z0-9_.\-]*\}|[^{}]*)$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def parse_host_port(value: str, default_host: str = "0.0.0.0") -> tuple[str, int]:
+    """`HOST:PORT`, `:PORT`, `PORT` or `[v6]:PORT` -> (host, port)."""
+    text = value.strip()
+    if text.isdigit():
+        host, port_text = default_host, text
+    elif text.startswith("["):
+        host, sep, port_text = text[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"expected [IPv6]:PORT, got {value!r}")
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep:
+            raise ValueError(f"expected HOST:PORT, got {value!r}")
+        host = host or default_host
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"invalid port in {value!r}")
+    return host, int(port_text)
+
+
+class Tls(Strict):
+    certificate: str
+    key: str
+
+
+class Listener(Strict):
+    address: str = "0.0.0.0:8080"
+    tls: Tls | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        parse_host_port(v)
+        return v
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        return parse_host_port(self.address)
+
+
+class Limits(Strict):
+    """Request limits; defaults follow nginx's."""
+
+    max_request_line: int = Field(8192, gt=0)
+    max_header_size: int = Field(32768, gt=0, description="all header bytes of one request")
+    max_headers: int = Field(100, gt=0)
+    max_body_size: int = Field(1024 * 1024, ge=0, description="bytes; 0 = unlimited")
+
+
+class Timeouts(Strict):
+    """Seconds."""
+
+    connect: float = Field(5.0, gt=0)
+    response: float = Field(60.0, gt=0, description="backend silent for this long -> 504")
+    idle: float = Field(75.0, gt=0, description="client keep-alive idle")
+    header: float = Field(60.0, gt=0, description="whole request head must arrive within")
+    shutdown_grace: float = Field(30.0, ge=0)
+
+
+class Upstream(Strict):
+    max_idle_per_backend: int = Field(1024, ge=0)
+    idle_timeout: float = Field(60.0, gt=0)
+
+
+class Gateway(Strict):
+    listeners: list[Listener] = Field(default_factory=lambda: [Listener()])
+    admin: str = "127.0.0.1:8081"
+    workers: int = Field(1, ge=1, le=256)
+    limits: Limits = Field(default_factory=Limits)  # type: ignore[arg-type]
+    timeouts: Timeouts = Field(default_factory=Timeouts)  # type: ignore[arg-type]
+    upstream: Upstream = Field(default_factory=Upstream)  # type: ignore[arg-type]
+    forwarded_headers: bool = True
+
+    @field_validator("admin")
+    @classmethod
+    def _admin(cls, v: str) -> str:
+        parse_host_port(v, "127.0.0.1")
+        return v
+
+
+def check_template(path: str) -> str:
+    if not path.startswith("/"):
+        raise ValueError(f"path must start with '/': {path!r}")
+    seen: set[str] = set()
+    for segment in path.split("/")[1:]:
+        if not _TEMPLATE_SEGMENT.match(segment):
+            raise ValueError(f"invalid template segment {segment!r} in {path!r}")
+        if segment.startswith("{"):
+            if segment in seen:
+                raise ValueError(f"parameter {segment} repeated in {path!r}")
+            seen.add(segment)
+    return path
+
+
+class Operation(Strict):
+    method: str
+    path: str
+    id: str | None = None
+    display_name: str | None = None
+    policy: str | None = Field(None, description="policy document (file path or inline XML)")
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str) -> str:
+        m = v.upper()
+        if m != "*" and m not in HTTP_METHODS:
+            raise ValueError(f"unknown HTTP method {v!r}")
+        return m
+
+    _path = field_validator("path")(classmethod(lambda cls, v: check_template(v)))
+
+
+def check_backend_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in BACKEND_SCHEMES or not rest or rest.startswith("/"):
+        raise ValueError(
+            f"backend must be an absolute URL with scheme {', '.join(BACKEND_SCHEMES)}: {url!r}"
+        )
+    return url
+
+
+class Api(Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+    path: str = Field(description="API URL suffix: the prefix under which the API is served")
+    backend: str | None = None
+    openapi: str | None = Field(None, description="spec file or URL to import operations from")
+    operations: list[Operation] | None = Field(
+        None, description="absent: every method and path under the prefix is forwarded"
+    )
+    policy: str | None = None
+    subscription_required: bool = False
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        v = "/" + v.strip("/") if v.strip("/") else ""
+        if v:
+            check_template(v)
+            if "{" in v:
+                raise ValueError("an API path prefix cannot hold template parameters")
+        return v
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, v: str | None) -> str | None:
+        return None if v is None else check_backend_url(v)
+
+    @model_validator(mode="after")
+    def _needs_backend(self) -> Api:
+        if self.backend is None and self.openapi is None:
+            raise ValueError("an API needs a backend URL (or an openapi spec to take it from)")
+        seen: set[tuple[str, str]] = set()
+        for op in self.operations or ():
+            key = (op.method, re.sub(r"\{[^}]*\}", "{}", op.path))
+            if key in seen:
+                raise ValueError(f"duplicate operation {op.method} {op.path}")
+            seen.add(key)
+        return self
+
+
+class Product(Strict):
+    name: str
+    apis: list[str] = Field(default_factory=list)
+    subscription_required: bool = True
+    approval_required: bool = False
+    policy: str | None = None
+
+
+class Subscription(Strict):
+    name: str
+    scope: str = Field(description="product:<name>, api:<name> or all")
+    primary_key: str | None = None
+    secondary_key: str | None = None
+    state: Literal["active", "suspended", "cancelled", "expired"] = "active"
+
+
+class Config(Strict):
+    gateway: Gateway = Field(default_factory=Gateway)  # type: ignore[arg-type]
+    apis: list[Api] = Field(default_factory=list)
+    policy: str | None = Field(None, description="global-scope policy document")
+    products: list[Product] = Field(default_factory=list)
+    subscriptions: list[Subscription] = Field(default_factory=list)
+    named_values: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Config:
+        names: set[str] = set()
+        paths: dict[str, str] = {}
+        for api in self.apis:
+            if api.name in names:
+                raise ValueError(f"duplicate API name {api.name!r}")
+            names.add(api.name)
+            if api.path in paths:
+                raise ValueError(
+                    f"API {api.name!r} uses path {api.path or '/'!r} already used by {paths[api.path]!r}"
+                )
+            paths[api.path] = api.name
+        return self
+
+
+def empty_config() -> dict[str, Any]:
+    return Config().model_dump()
