@@ -1,0 +1,171 @@
+"""`kubegate run` and `kubegate validate`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from functools import partial
+from typing import Any
+
+import click
+
+from kubegate.admin.app import AdminState, create_app
+from kubegate.admin.server import start_admin
+from kubegate.compile.load import Overrides, load, watched_files
+from kubegate.model.errors import ConfigError
+from kubegate.proxy.runtime import FileWatcher, Worker
+from kubegate.proxy.workers import Supervisor
+
+log = logging.getLogger("kubegate")
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def use_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def print_problems(exc: ConfigError) -> None:
+    for problem in exc.problems:
+        click.echo(f"error: {problem}", err=True)
+
+
+@click.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="kubegate.yaml")
+@click.option("--json", "as_json", is_flag=True, help="print problems as JSON")
+def validate(config_path: str, as_json: bool) -> None:
+    """Check a configuration; print every problem with file, line and field."""
+    try:
+        _, snapshot = load(config_path)
+    except ConfigError as exc:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "problems": [p.as_dict() for p in exc.problems]}))
+        else:
+            print_problems(exc)
+            click.echo(f"{len(exc.problems)} problem(s) in {config_path}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps({"ok": True, **snapshot.describe()}))
+    else:
+        ops = sum(len(a.operations or ()) for a in snapshot.config.apis)
+        click.echo(f"{config_path}: OK ({len(snapshot.config.apis)} APIs, {ops} operations)")
+
+
+@click.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--workers", type=click.IntRange(1, 256), help="data-plane processes (overrides config)")
+@click.option("--listen", multiple=True, metavar="HOST:PORT", help="data-plane listener (repeatable)")
+@click.option("--admin", metavar="HOST:PORT", help="admin listener (overrides config)")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--worker-slot", type=int, hidden=True)
+@click.option("--ready-fd", type=int, hidden=True)
+def run(config_path: str, workers: int | None, listen: tuple[str, ...], admin: str | None,
+        log_level: str, worker_slot: int | None, ready_fd: int | None) -> None:
+    """Serve the APIs of a configuration."""
+    setup_logging(log_level)
+    overrides = Overrides(listen=listen, admin=admin, workers=workers)
+    loader = partial(load, config_path, overrides)
+    try:
+        config, snapshot = loader()
+    except ConfigError as exc:
+        print_problems(exc)
+        sys.exit(2)
+    use_uvloop()
+    if worker_slot is not None:
+        asyncio.run(_worker_main(loader, config, snapshot, ready_fd))
+        return
+    if config.gateway.workers == 1:
+        asyncio.run(_single_main(config_path, loader, config, snapshot))
+    else:
+        argv = partial(_worker_argv, config_path, listen, log_level)
+        asyncio.run(_supervisor_main(config_path, loader, config, argv))
+
+
+def _worker_argv(config_path: str, listen: tuple[str, ...], log_level: str, slot: int,
+                 ready_fd: int) -> list[str]:
+    args = [sys.executable, "-m", "kubegate", "run", "-c", config_path, "--workers", "1",
+            "--log-level", log_level, "--worker-slot", str(slot), "--ready-fd", str(ready_fd)]
+    for address in listen:
+        args += ["--listen", address]
+    return args
+
+
+async def _worker_main(loader: Any, config: Any, snapshot: Any, ready_fd: int | None) -> None:
+    worker = Worker(loader, config, snapshot, reuse_port=True)
+
+    async def started(_: Worker) -> None:
+        if ready_fd is not None:
+            os.write(ready_fd, b"R")
+            os.close(ready_fd)
+
+    await worker.run(started)
+
+
+def _listening(addresses: list[tuple[str, int]], admin: str) -> None:
+    for host, port in addresses:
+        shown = f"[{host}]" if ":" in host else host
+        log.info("data plane listening on http://%s:%d", shown, port)
+    log.info("admin listening on http://%s", admin)
+
+
+async def _single_main(config_path: str, loader: Any, config: Any, snapshot: Any) -> None:
+    worker = Worker(loader, config, snapshot, reuse_port=False)
+
+    def status() -> dict[str, Any]:
+        state = worker.state
+        return {"mode": "single", "snapshot": state.snapshot.describe(), "requests": state.requests,
+                "connections": len(state.connections), "reloads": worker.reloads,
+                "reload_errors": worker.reload_errors, "pools": state.pools.stats()}
+
+    admin_state = AdminState(status, lambda: not worker.stopping.is_set())
+    tasks: list[asyncio.Task[None]] = []
+
+    async def started(w: Worker) -> None:
+        server, _ = await start_admin(create_app(admin_state), w.config.gateway.admin)
+        watcher = FileWatcher(lambda: watched_files(config_path, worker.config), worker.reload)
+        tasks.append(asyncio.get_running_loop().create_task(watcher.run()))
+        _listening(w.listeners.addresses, w.config.gateway.admin)
+
+    await worker.run(started)
+
+
+async def _supervisor_main(config_path: str, loader: Any, config: Any, argv: Any) -> None:
+    current = {"config": config}
+
+    def validate_config() -> bool:
+        try:
+            current["config"], _ = loader()
+            return True
+        except ConfigError as exc:
+            log.error("reload refused, workers keep the running configuration:\n%s", exc)
+            return False
+
+    supervisor = Supervisor(argv, config.gateway.workers, config.gateway.timeouts.shutdown_grace,
+                            validate_config)
+
+    def status() -> dict[str, Any]:
+        return {"mode": "workers", "workers": supervisor.pids(), "ready": supervisor.ready,
+                "restarts": supervisor.restarts}
+
+    tasks: list[asyncio.Task[None]] = []
+
+    async def started() -> None:
+        await start_admin(create_app(AdminState(status, supervisor.is_ready)), config.gateway.admin)
+        watcher = FileWatcher(lambda: watched_files(config_path, current["config"]), supervisor.reload)
+        tasks.append(asyncio.get_running_loop().create_task(watcher.run()))
+        log.info("supervising %d workers", config.gateway.workers)
+        _listening([lst.host_port for lst in config.gateway.listeners], config.gateway.admin)
+
+    await supervisor.run(started)

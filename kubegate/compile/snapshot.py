@@ -1,0 +1,79 @@
+"""Model -> immutable snapshot: the router and, per operation, what a request needs.
+
+A Snapshot is built once per configuration version and never mutated; the data
+plane swaps its reference atomically, so a request finishes on the snapshot it
+started with.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from kubegate.compile.backends import Backend, parse_backend
+from kubegate.compile.router import ANY_METHOD, Router
+from kubegate.model.config import Config
+from kubegate.model.errors import ConfigError, Problem
+
+_versions = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTarget:
+    """What the data plane needs for one operation, resolved at compile time."""
+
+    api: str
+    operation: str
+    template: str
+    backend: Backend
+    pipeline: Any = None  # compiled policy pipeline; None = plain proxy (fast path)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    version: int
+    config: Config
+    router: Router[RouteTarget]
+    backends: tuple[Backend, ...]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "apis": [
+                {"name": a.name, "path": a.path or "/", "backend": a.backend,
+                 "operations": len(a.operations) if a.operations is not None else "*"}
+                for a in self.config.apis
+            ],
+        }
+
+
+def build_snapshot(config: Config) -> Snapshot:
+    """Compile a validated config; every problem is reported, not only the first."""
+    router: Router[RouteTarget] = Router()
+    problems: list[Problem] = []
+    backends: dict[str, Backend] = {}
+    for i, api in enumerate(config.apis):
+        where = f"apis[{i}]"
+        if api.backend is None:
+            problems.append(Problem("no backend URL: pass --backend or set backend:", field=f"{where}.backend"))
+            continue
+        try:
+            backend = parse_backend(api.backend, f"{where}.backend")
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        backends.setdefault(backend.url, backend)
+        trie = router.api(api.path)
+        if api.operations is None:
+            trie.add_catch_all(ANY_METHOD, RouteTarget(api.name, "*", "/*", backend))
+            continue
+        for j, op in enumerate(api.operations):
+            op_id = op.id or f"{op.method.lower()}-{op.path.strip('/').replace('/', '-') or 'root'}"
+            try:
+                trie.add(op.method, op.path, RouteTarget(api.name, op_id, op.path, backend))
+            except ValueError as exc:
+                problems.append(Problem(str(exc), field=f"{where}.operations[{j}]"))
+    if problems:
+        raise ConfigError(problems)
+    return Snapshot(next(_versions), config, router, tuple(backends.values()))

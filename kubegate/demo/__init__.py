@@ -1,0 +1,1 @@
+"""The demo: sample REST services and the gateway config that fronts them."""

@@ -1,0 +1,246 @@
+"""The client side of the data plane: one asyncio.Protocol per client connection.
+
+How this works: httptools parses requests as bytes arrive. When a request head is
+complete it is validated strictly (framing, Host, limits), routed on the current
+snapshot, turned into the upstream request head, and queued as an Exchange.
+Exchanges leave the queue in order, so pipelined responses are ordered; reading
+pauses while more than one is queued, bounding what a pipelining client can make
+us buffer. A request that must be refused becomes a local Exchange carrying the
+error response, so it is answered in order too, and the connection closes after
+it when the stream cannot be trusted any more.
+
+Invariants: the queue's head is the only exchange writing to the transport;
+`pause_reasons` is a bitmask (1 pipelining, 2 body buffer, 4 upstream
+back-pressure) and reading resumes only when it is empty; a connection in
+`tunnel` mode passes bytes through untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING
+
+import httptools
+
+from kubegate.proxy.errors import json_error
+from kubegate.proxy.exchange import Exchange
+from kubegate.proxy.request import begin_exchange
+
+if TYPE_CHECKING:
+    from kubegate.proxy.server import ServerState
+
+INF = float("inf")
+
+
+class ClientConnection(asyncio.Protocol):
+    __slots__ = (
+        "server", "scheme", "transport", "parser", "client_ip", "queue", "current",
+        "url", "headers", "head_bytes", "in_head", "closing", "pause_reasons",
+        "write_paused", "deadline", "tunnel", "upgrade_value", "dead",
+    )
+
+    def __init__(self, server: ServerState, scheme: bytes = b"http") -> None:
+        self.server = server
+        self.scheme = scheme
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.client_ip = b""
+        self.queue: deque[Exchange] = deque()
+        self.current: Exchange | None = None
+        self.url: list[bytes] = []
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head_bytes = 0
+        self.in_head = False
+        self.closing = False
+        self.pause_reasons = 0
+        self.write_paused = False
+        self.deadline = INF
+        self.tunnel: Exchange | None = None
+        self.upgrade_value = b""
+        self.dead = False
+
+    # -- asyncio.Protocol ---------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.client_ip = (peer[0] if isinstance(peer, tuple) else "unix").encode()
+        self.server.connections.add(self)
+        self.deadline = self.server.now + self.server.limits_header_timeout
+        if self.server.draining:
+            self.closing = True
+
+    def data_received(self, data: bytes) -> None:
+        tunnel = self.tunnel
+        if tunnel is not None:
+            if tunnel.tunnelled and tunnel.upstream is not None:
+                tunnel.upstream.write(data)
+            else:
+                tunnel.buffer.append(data)  # until the backend agrees to switch
+            return
+        if self.dead:
+            return
+        if self.in_head:
+            self.head_bytes += len(data)
+            if self.head_bytes > self.server.max_head_bytes:
+                self.refuse(431, "Request header fields too large")
+                return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            offset = exc.args[0] if exc.args else len(data)
+            ex = self.queue[-1] if self.queue else None
+            if ex is not None and ex.upgrade and not ex.finished:
+                self.tunnel = ex
+                if data[offset:]:
+                    ex.buffer.append(data[offset:])
+            self.dead = True  # nothing more is parsed as HTTP on this connection
+        except httptools.HttpParserCallbackError as exc:
+            self.refuse(400, f"Bad request: {exc.__context__ or exc}")
+        except httptools.HttpParserError as exc:
+            self.refuse(400, f"Bad request: {exc}")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.dead = True
+        self.server.connections.discard(self)
+        for ex in self.queue:
+            ex.abandon()
+        self.queue.clear()
+        self.server.connection_closed()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self.deadline = self.server.now + self.server.idle_timeout
+        if self.queue and self.queue[0].upstream is not None:
+            self.queue[0].upstream.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self.deadline = INF
+        if self.queue and self.queue[0].upstream is not None:
+            self.queue[0].upstream.resume_reading()
+
+    # -- httptools callbacks ------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self.url = []
+        self.headers = []
+        self.in_head = True
+        self.head_bytes = 0
+        self.deadline = self.server.now + self.server.limits_header_timeout
+
+    def on_url(self, url: bytes) -> None:
+        self.url.append(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        self.deadline = INF
+        ex = begin_exchange(self)
+        self.current = ex
+        self.queue.append(ex)
+        if len(self.queue) == 1:
+            ex.start()
+        else:
+            self.pause_reading(1)
+
+    def on_body(self, body: bytes) -> None:
+        ex = self.current
+        if ex is not None and ex.local is None:
+            if ex.over_body_limit(len(body)):
+                self.current = None
+                self.dead = True
+                ex.reject_body(413, "Request entity too large")
+                return
+            ex.request_body(body)
+            if not ex.req_done:
+                self.deadline = self.server.now + self.server.limits_header_timeout
+
+    def on_message_complete(self) -> None:
+        ex = self.current
+        if ex is not None:
+            ex.request_complete()
+            if ex.finished and not ex.keep_alive and self.transport is not None:
+                self.transport.close()
+        self.current = None
+        self.deadline = INF if self.queue else self.server.now + self.server.idle_timeout
+
+    # -- used by exchanges --------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def exchange_finished(self, ex: Exchange) -> None:
+        if self.queue and self.queue[0] is ex:
+            self.queue.popleft()
+        self.server.requests += 1
+        if not ex.keep_alive or (self.closing and not self.queue and self.current is None):
+            self.close()
+            return
+        if self.queue:
+            self.queue[0].start()
+        elif self.current is None:
+            self.deadline = self.server.now + self.server.idle_timeout
+        if len(self.queue) <= 1:
+            self.resume_reading(1)
+
+    def start_tunnel(self, ex: Exchange) -> None:
+        self.deadline = INF
+        if ex.buffer and ex.upstream is not None:
+            ex.upstream.write(b"".join(ex.buffer))
+            ex.buffer.clear()
+
+    def refuse(self, status: int, message: str) -> None:
+        """Answer a request that cannot be trusted, in order, then close."""
+        self.dead = True
+        self.closing = True
+        self.in_head = False
+        self.deadline = INF
+        if self.transport is not None:
+            self.transport.pause_reading()
+        ex = Exchange(self, None, b"", keep_alive=False,
+                      local=json_error(status, message, keep_alive=False))
+        if self.current is not None and self.current.local is None and not self.current.req_done:
+            self.current.abandon()
+            if self.queue and self.queue[-1] is self.current:
+                self.queue.pop()
+        self.current = None
+        self.queue.append(ex)
+        if len(self.queue) == 1:
+            ex.start()
+
+    def pause_reading(self, reason: int) -> None:
+        if not self.pause_reasons and self.transport is not None:
+            self.transport.pause_reading()
+        self.pause_reasons |= reason
+
+    def resume_reading(self, reason: int) -> None:
+        if self.pause_reasons & reason:
+            self.pause_reasons &= ~reason
+            if not self.pause_reasons and self.transport is not None and not self.dead:
+                self.transport.resume_reading()
+
+    def pause_client_reading(self) -> None:
+        self.pause_reading(4)
+
+    def resume_client_reading(self) -> None:
+        self.resume_reading(4)
+
+    def close(self) -> None:
+        self.dead = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        self.dead = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def expire(self, now: float) -> None:
+        """Called by the server's sweep when `deadline` passed."""
+        if self.queue and self.queue[0].upstream is not None and not self.write_paused:
+            self.deadline = INF  # waiting on the backend: its own timeout applies
+            return
+        self.abort() if self.queue else self.close()
+

@@ -1,0 +1,324 @@
+"""One request/response exchange between a client connection and a backend.
+
+How this works: the client connection creates an Exchange when a request head has
+been parsed and routed, and queues it; only the exchange at the head of the queue
+talks to a backend and writes to the client, so pipelined responses leave in
+order. Request body chunks are written to the upstream connection as they arrive
+(re-framed: Content-Length bodies as-is, chunked bodies re-chunked) or buffered
+until it is attached. Response output produced while handling one received chunk
+is collected in `out` and written with one `transport.write` in `flush()`.
+
+Invariants: an exchange owns at most one upstream connection; the upstream goes
+back to its pool only when both the request and the response were complete and
+the backend allowed keep-alive; once response bytes reached the client, a failure
+aborts the client connection instead of writing an error response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from kubegate.proxy.errors import json_error, reason
+from kubegate.proxy.headers import RESPONSE_SPECIAL, connection_tokens
+from kubegate.proxy.upstream import Pool, UpstreamConnection
+
+if TYPE_CHECKING:
+    from kubegate.proxy.client import ClientConnection
+
+BODY_BUFFER_LIMIT = 256 * 1024
+CRLF = b"\r\n"
+NO_BODY_STATUSES = frozenset({204, 304})
+
+
+class Exchange:
+    __slots__ = (
+        "conn", "pool", "head", "chunked", "head_request", "keep_alive", "upgrade",
+        "req_done", "buffer", "buffered", "upstream", "connecting", "out", "resp_started",
+        "resp_mode", "resp_done", "up_keep", "informational", "tunnelled", "finished",
+        "local", "retried", "body_sent", "client_http10", "body_left",
+    )
+
+    def __init__(
+        self,
+        conn: ClientConnection,
+        pool: Pool | None,
+        head: bytes,
+        *,
+        chunked: bool = False,
+        head_request: bool = False,
+        keep_alive: bool = True,
+        upgrade: bool = False,
+        client_http10: bool = False,
+        local: bytes | None = None,
+        body_limit: float = float("inf"),
+    ) -> None:
+        self.conn = conn
+        self.pool = pool
+        self.head = head
+        self.chunked = chunked
+        self.head_request = head_request
+        self.keep_alive = keep_alive and not upgrade
+        self.upgrade = upgrade
+        self.client_http10 = client_http10
+        self.local = local  # a response the gateway writes itself, instead of proxying
+        self.req_done = False
+        self.buffer: list[bytes] = []
+        self.buffered = 0
+        self.upstream: UpstreamConnection | None = None
+        self.connecting: asyncio.Task[None] | None = None
+        self.out: list[bytes] = []
+        self.resp_started = False
+        self.resp_mode = 0  # 0 raw/none, 1 chunked, 2 close-delimited
+        self.resp_done = False
+        self.up_keep = False
+        self.informational = False
+        self.tunnelled = False
+        self.finished = False
+        self.retried = False
+        self.body_sent = False
+        self.body_left = body_limit  # bytes the client may still send
+
+    # -- starting ---------------------------------------------------------------
+    def start(self) -> None:
+        if self.local is not None:
+            self.resp_started = True
+            self.out.append(self.local)
+            self.resp_done = True
+            self.flush()
+            return
+        assert self.pool is not None
+        up = self.pool.take_idle()
+        if up is not None:
+            self._attach(up)
+        else:
+            self.connecting = asyncio.get_running_loop().create_task(self._connect())
+
+    async def _connect(self) -> None:
+        assert self.pool is not None
+        try:
+            up = await self.pool.connect()
+        except asyncio.CancelledError:
+            raise
+        except TimeoutError:
+            self.connecting = None
+            self.fail(504, "Backend connection timed out")
+            return
+        except OSError as exc:
+            self.connecting = None
+            self.fail(502, f"Backend unavailable: {exc.strerror or exc.__class__.__name__}")
+            return
+        self.connecting = None
+        if self.finished:  # the client went away meanwhile
+            self.pool.release(up, True, self.conn.server.now)
+            return
+        self._attach(up)
+
+    def _attach(self, up: UpstreamConnection) -> None:
+        self.upstream = up
+        up.owner = self
+        up.deadline = self.conn.server.now + self.conn.server.response_timeout
+        self.conn.server.active.add(up)
+        if self.buffer:
+            up.write(self.head + b"".join(self.buffer))
+            self.buffer.clear()
+            self.buffered = 0
+            self.conn.resume_reading(2)
+        else:
+            up.write(self.head)
+        if self.conn.write_paused:
+            up.pause_reading()
+
+    # -- request body (client -> upstream) ----------------------------------------
+    def over_body_limit(self, n: int) -> bool:
+        self.body_left -= n
+        return self.body_left < 0
+
+    def reject_body(self, status: int, message: str) -> None:
+        self._drop_upstream()
+        self.req_done = False
+        self.fail(status, message)
+
+    def request_body(self, chunk: bytes) -> None:
+        if self.finished:
+            return  # the response is out already: the rest of the body is discarded
+        data = b"%x\r\n%b\r\n" % (len(chunk), chunk) if self.chunked else chunk
+        self.body_sent = True
+        up = self.upstream
+        if up is not None:
+            up.write(data)
+        else:
+            self.buffer.append(data)
+            self.buffered += len(data)
+            if self.buffered > BODY_BUFFER_LIMIT:
+                self.conn.pause_reading(2)
+
+    def request_complete(self) -> None:
+        self.req_done = True
+        if self.chunked:
+            if self.upstream is not None:
+                self.upstream.write(b"0\r\n\r\n")
+            else:
+                self.buffer.append(b"0\r\n\r\n")
+
+    # -- response (upstream -> client) ----------------------------------------------
+    def upstream_head(
+        self, status: int, headers: list[tuple[bytes, bytes]], version: str, keep_alive: bool
+    ) -> None:
+        if status < 200 and status != 101:
+            self.informational = True  # 100 Continue & co: the gateway answered those itself
+            return
+        self.informational = False
+        conn = self.conn
+        drop: set[bytes] | None = None
+        length: bytes | None = None
+        lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason(status))]
+        for name, value in headers:
+            low = name.lower()
+            if low in RESPONSE_SPECIAL:
+                if low == b"content-length":
+                    length = value
+                elif low == b"connection":
+                    drop = connection_tokens([value])
+                continue
+            lines.append(name + b": " + value + CRLF)
+        if drop:
+            lines = [ln for ln in lines if ln.split(b":", 1)[0].lower() not in drop]
+        if status == 101 and self.upgrade:
+            lines.append(b"connection: upgrade\r\nupgrade: " + conn.upgrade_value + CRLF + CRLF)
+            self.out.append(b"".join(lines))
+            self.resp_started = True
+            return
+        no_body = self.head_request or status in NO_BODY_STATUSES
+        if length is not None:
+            lines.append(b"content-length: " + length + CRLF)
+        elif not no_body:
+            if self.client_http10:
+                self.resp_mode = 2
+                self.keep_alive = False
+            else:
+                self.resp_mode = 1
+                lines.append(b"transfer-encoding: chunked\r\n")
+        if not self.keep_alive or conn.closing:
+            self.keep_alive = False
+            lines.append(b"connection: close\r\n")
+        lines.append(CRLF)
+        self.out.append(b"".join(lines))
+        self.resp_started = True
+        self.up_keep = keep_alive
+        if self.head_request and self.upstream is not None:
+            # httptools cannot be told the response has no body: finish here and
+            # give the connection a fresh parser.
+            self.upstream.reset_parser()
+            self.resp_done = True
+
+    def upstream_body(self, chunk: bytes) -> None:
+        if self.informational or self.resp_done:
+            return
+        if self.resp_mode == 1:
+            self.out.append(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+        else:
+            self.out.append(chunk)
+
+    def upstream_complete(self, keep_alive: bool) -> None:
+        if self.informational:
+            self.informational = False
+            return
+        if self.resp_done:
+            return
+        if self.resp_mode == 1:
+            self.out.append(b"0\r\n\r\n")
+        self.up_keep = keep_alive
+        self.resp_done = True
+
+    def upstream_upgraded(self, rest: bytes) -> None:
+        if not (self.upgrade and self.resp_started):
+            self.upstream_failed("backend switched protocols unasked")
+            return
+        self.tunnelled = True
+        self.conn.start_tunnel(self)
+        if rest:
+            self.out.append(rest)
+
+    def client_write(self, data: bytes) -> None:
+        self.conn.write(data)
+
+    def flush(self) -> None:
+        if self.out:
+            self.conn.write(b"".join(self.out))
+            self.out.clear()
+        if self.resp_done and not self.finished:
+            self._finish()
+
+    def _finish(self) -> None:
+        self.finished = True
+        up, self.upstream = self.upstream, None
+        if up is not None:
+            self.conn.server.active.discard(up)
+            assert self.pool is not None
+            self.pool.release(up, self.up_keep and self.req_done, self.conn.server.now)
+        self.conn.exchange_finished(self)
+
+    # -- failures -------------------------------------------------------------------
+    def upstream_lost(self, exc: Exception | None) -> None:
+        up, self.upstream = self.upstream, None
+        if up is not None:
+            self.conn.server.active.discard(up)
+            if self.pool is not None:
+                self.pool.busy -= 1
+        if self.finished or self.resp_done:
+            return
+        if self.tunnelled:
+            self.conn.close()
+            return
+        if self.resp_started and self.resp_mode == 2 and exc is None:
+            self.resp_done = True  # close-delimited body ends with the connection
+            self.up_keep = False
+            self.flush()
+            return
+        if (not self.resp_started and up is not None and up.uses > 1 and not self.retried
+                and not self.body_sent and self.req_done):
+            self.retried = True  # a pooled connection the backend had closed: try once more
+            self.start()
+            return
+        self.fail(502, "Backend connection closed before a complete response")
+
+    def _drop_upstream(self) -> None:
+        up, self.upstream = self.upstream, None
+        if up is not None:
+            self.conn.server.active.discard(up)
+            up.owner = None
+            up.abort()
+            if self.pool is not None:
+                self.pool.busy -= 1
+
+    def upstream_failed(self, message: str) -> None:
+        self._drop_upstream()
+        self.fail(502, message)
+
+    def upstream_timeout(self) -> None:
+        self._drop_upstream()
+        self.fail(504, "Backend did not respond in time")
+
+    def fail(self, status: int, message: str) -> None:
+        if self.finished:
+            return
+        self.conn.server.log_backend_error(status, message)
+        if self.resp_started:
+            self.finished = True
+            self.conn.abort()
+            return
+        self.keep_alive = self.keep_alive and self.req_done
+        self.out.append(json_error(status, message, keep_alive=self.keep_alive,
+                                   head_only=self.head_request))
+        self.resp_started = True
+        self.resp_done = True
+        self.up_keep = False
+        self.flush()
+
+    def abandon(self) -> None:
+        """The client went away: drop the upstream without reusing it."""
+        self.finished = True
+        if self.connecting is not None:
+            self.connecting.cancel()
+        self._drop_upstream()

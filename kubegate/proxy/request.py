@@ -1,0 +1,170 @@
+"""Turn a parsed request head into an Exchange: validate, route, re-frame.
+
+Everything here runs once per request on the hot path, so it is a single pass
+over the headers and plain bytes concatenation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import httptools
+
+from kubegate.compile.router import BadPath, split_path
+from kubegate.proxy.errors import NOT_FOUND_MESSAGE, json_error
+from kubegate.proxy.exchange import Exchange
+from kubegate.proxy.headers import (
+    REQUEST_SPECIAL,
+    connection_tokens,
+    is_chunked_only,
+    valid_content_length,
+)
+
+if TYPE_CHECKING:
+    from kubegate.proxy.client import ClientConnection
+
+CRLF = b"\r\n"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_HOST = re.compile(rb"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_~%!$&'()*+,;=]*)(:[0-9]*)?$")
+
+
+def _local(conn: ClientConnection, status: int, message: str, keep_alive: bool,
+           head_only: bool = False) -> Exchange:
+    if not keep_alive:
+        conn.dead = True  # the rest of the stream cannot be trusted: stop parsing it
+        conn.closing = True
+    body = json_error(status, message, keep_alive=keep_alive, head_only=head_only)
+    return Exchange(conn, None, b"", keep_alive=keep_alive, local=body)
+
+
+def begin_exchange(conn: ClientConnection) -> Exchange:
+    server = conn.server
+    parser = conn.parser
+    method = parser.get_method()
+    version = parser.get_http_version()
+    keep_alive = parser.should_keep_alive() and not conn.closing
+    head_only = method == b"HEAD"
+    if version not in ("1.1", "1.0"):
+        return _local(conn, 505, "HTTP version not supported", False)
+    headers = conn.headers
+    if len(headers) > server.max_headers:
+        return _local(conn, 431, "Too many request header fields", False)
+
+    host: bytes | None = None
+    hosts = 0
+    lengths: list[bytes] = []
+    encodings: list[bytes] = []
+    connection: list[bytes] = []
+    expect = upgrade = xff = None
+    fwd: list[bytes] = []
+    for name, value in headers:
+        low = name.lower()
+        if low in REQUEST_SPECIAL:
+            if low == b"host":
+                hosts += 1
+                host = value
+            elif low == b"content-length":
+                lengths.append(value)
+            elif low == b"transfer-encoding":
+                encodings.append(value)
+            elif low == b"connection":
+                connection.append(value)
+            elif low == b"expect":
+                expect = value
+            elif low == b"upgrade":
+                upgrade = value
+            elif low == b"x-forwarded-for":
+                xff = value if xff is None else xff + b", " + value
+            continue
+        fwd.append(name + b": " + value + CRLF)
+
+    # -- framing and Host: anything ambiguous is refused and the connection closed
+    if hosts > 1 or (hosts == 0 and version == "1.1"):
+        return _local(conn, 400, "Bad request: exactly one Host header is required", False)
+    if host is not None and not _HOST.match(host):
+        return _local(conn, 400, "Bad request: invalid Host header", False)
+    chunked = False
+    length = 0
+    if encodings:
+        if lengths or version == "1.0" or not is_chunked_only(encodings):
+            return _local(conn, 400, "Bad request: unsupported Transfer-Encoding framing", False)
+        chunked = True
+    elif lengths:
+        parsed = valid_content_length(lengths)
+        if parsed is None:
+            return _local(conn, 400, "Bad request: invalid Content-Length", False)
+        length = parsed
+    max_body = server.max_body
+    if max_body and length > max_body:
+        return _local(conn, 413, "Request entity too large", False, head_only)
+
+    # -- request target
+    url = b"".join(conn.url)
+    if url[:1] == b"/":
+        path, _, query = url.partition(b"?")
+    elif url[:7].lower() == b"http://" or url[:8].lower() == b"https://":
+        try:
+            parsed_url = httptools.parse_url(url)
+        except httptools.HttpParserInvalidURLError:
+            return _local(conn, 400, "Bad request: invalid request target", False)
+        path, query = parsed_url.path or b"/", parsed_url.query or b""
+        host = parsed_url.host + (b":%d" % parsed_url.port if parsed_url.port else b"")
+    else:
+        return _local(conn, 400, "Bad request: unsupported request target form", False)
+    try:
+        segments, normalised = split_path(path.decode("ascii"))
+    except (BadPath, UnicodeDecodeError) as exc:
+        return _local(conn, 400, f"Bad request: invalid path ({exc})", False)
+
+    method_text = method.decode("ascii")
+    match = server.snapshot.router.lookup(method_text, segments)
+    if match is None:
+        return _local(conn, 404, NOT_FOUND_MESSAGE, keep_alive, head_only)
+    target = match.target
+
+    # -- expectations and upgrades
+    if expect is not None:
+        if expect.strip().lower() != b"100-continue":
+            return _local(conn, 417, "Expectation failed", False)
+        if version == "1.1" and (chunked or length) and not conn.queue:
+            conn.write(CONTINUE)
+    tokens = connection_tokens(connection) if connection else None
+    is_upgrade = bool(upgrade is not None and tokens and b"upgrade" in tokens)
+    if tokens:
+        tokens -= {b"keep-alive", b"close", b"upgrade"}
+        if tokens:
+            fwd = [line for line in fwd if line.split(b":", 1)[0].lower() not in tokens]
+
+    # -- the upstream request head
+    depth = len(segments) - len(match.rest)
+    backend = target.backend
+    if depth == 0:
+        upstream_path = backend.base_path + normalised
+    else:
+        upstream_path = backend.base_path + "/" + "/".join(normalised.split("/")[depth + 1:])
+    lines = [method, b" ", upstream_path.encode("ascii")]
+    if query:
+        lines += (b"?", query)
+    lines += (b" HTTP/1.1\r\nhost: ", backend.host_header, CRLF)
+    lines += fwd
+    if server.forwarded_headers:
+        ip = conn.client_ip
+        lines += (b"x-forwarded-for: ", xff + b", " + ip if xff else ip, CRLF,
+                  b"x-forwarded-proto: ", conn.scheme, CRLF)
+        if host:
+            lines += (b"x-forwarded-host: ", host, CRLF)
+    if chunked:
+        lines.append(b"transfer-encoding: chunked\r\n")
+    elif lengths:
+        lines.append(b"content-length: %d\r\n" % length)
+    if is_upgrade:
+        assert upgrade is not None
+        conn.upgrade_value = upgrade
+        lines += (b"connection: upgrade\r\nupgrade: ", upgrade, CRLF)
+    lines.append(CRLF)
+    return Exchange(
+        conn, server.pools.get(backend), b"".join(lines), chunked=chunked, head_request=head_only,
+        keep_alive=keep_alive, upgrade=is_upgrade, client_http10=version == "1.0",
+        body_limit=max_body or float("inf"),
+    )

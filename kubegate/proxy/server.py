@@ -1,0 +1,148 @@
+"""A worker's serving state and its listeners.
+
+How this works: ServerState holds the current Snapshot (swapped atomically by
+`install`), the upstream pools shared by all snapshots, and the open client
+connections. A sweep task ticks every SWEEP_INTERVAL seconds: it refreshes the
+coarse clock `now` that requests read instead of calling time functions, expires
+connections whose `deadline` passed, times out silent backends and closes idle
+pooled connections. Timeouts are therefore exact to within one tick.
+
+Invariants: a request reads `snapshot` once, when its head is routed, so a reload
+never changes a request in flight; `draining` only ever goes from False to True.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import time
+
+from kubegate.compile.snapshot import Snapshot
+from kubegate.model.config import Gateway, Listener
+from kubegate.proxy.client import ClientConnection
+from kubegate.proxy.upstream import Pools, UpstreamConnection
+
+log = logging.getLogger("kubegate.proxy")
+SWEEP_INTERVAL = 0.25
+
+
+class ServerState:
+    def __init__(self, snapshot: Snapshot, gateway: Gateway) -> None:
+        self.snapshot = snapshot
+        limits, timeouts = gateway.limits, gateway.timeouts
+        self.max_head_bytes = limits.max_request_line + limits.max_header_size
+        self.max_headers = limits.max_headers
+        self.max_body = limits.max_body_size
+        self.limits_header_timeout = timeouts.header
+        self.idle_timeout = timeouts.idle
+        self.response_timeout = timeouts.response
+        self.upstream_idle_timeout = gateway.upstream.idle_timeout
+        self.forwarded_headers = gateway.forwarded_headers
+        self.pools = Pools(gateway.upstream.max_idle_per_backend, timeouts.connect)
+        self.connections: set[ClientConnection] = set()
+        self.active: set[UpstreamConnection] = set()
+        self.now = time.monotonic()
+        self.draining = False
+        self.requests = 0
+        self.backend_errors = 0
+        self._idle_event: asyncio.Event | None = None
+
+    def install(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+
+    def log_backend_error(self, status: int, message: str) -> None:
+        self.backend_errors += 1
+        log.warning("backend error %d: %s", status, message)
+
+    def connection_closed(self) -> None:
+        if self._idle_event is not None and not self.connections:
+            self._idle_event.set()
+
+    def sweep(self) -> None:
+        now = self.now = time.monotonic()
+        for conn in [c for c in self.connections if c.deadline < now]:
+            conn.expire(now)
+        for up in [u for u in self.active if u.deadline < now]:
+            owner = up.owner
+            if owner is None or owner.tunnelled:
+                continue
+            if owner.conn.write_paused:
+                up.deadline = now + self.response_timeout  # the client is slow, not the backend
+                continue
+            owner.upstream_timeout()
+        self.pools.sweep(now - self.upstream_idle_timeout)
+
+    async def sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            self.sweep()
+
+    async def drain(self, grace: float) -> None:
+        """Stop taking requests on open connections, let in-flight ones finish."""
+        self.draining = True
+        self._idle_event = asyncio.Event()
+        for conn in list(self.connections):
+            conn.closing = True
+            if not conn.queue and conn.current is None and not conn.in_head:
+                conn.close()
+        if self.connections:
+            try:
+                await asyncio.wait_for(self._idle_event.wait(), grace)
+            except TimeoutError:
+                log.warning("%d connections still open after %.0fs: closing them",
+                            len(self.connections), grace)
+                for conn in list(self.connections):
+                    conn.abort()
+        self.pools.close_all()
+
+
+def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(4096)
+    sock.setblocking(False)
+    return sock
+
+
+def tls_context(listener: Listener) -> ssl.SSLContext | None:
+    if listener.tls is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(listener.tls.certificate, listener.tls.key)
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+class Listeners:
+    """The data-plane servers of one worker process."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.servers: list[asyncio.AbstractServer] = []
+        self.addresses: list[tuple[str, int]] = []
+
+    async def start(self, listeners: list[Listener], reuse_port: bool) -> None:
+        loop = asyncio.get_running_loop()
+        for listener in listeners:
+            host, port = listener.host_port
+            ctx = tls_context(listener)
+            scheme = b"https" if ctx else b"http"
+            sock = listening_socket(host, port, reuse_port)
+            server = await loop.create_server(
+                lambda scheme=scheme: ClientConnection(self.state, scheme),  # type: ignore[misc]
+                sock=sock, ssl=ctx, backlog=4096,
+            )
+            self.servers.append(server)
+            self.addresses.append(sock.getsockname()[:2])
+
+    def stop_accepting(self) -> None:
+        for server in self.servers:
+            server.close()

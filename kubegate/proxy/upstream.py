@@ -1,0 +1,218 @@
+"""Connections to backends and their keep-alive pools.
+
+How this works: an UpstreamConnection parses responses with httptools and relays
+parser events to its `owner`, the exchange currently using it. A connection is
+either owned by exactly one exchange or idle in its Pool, never both. A pool hands
+out its most recently used idle connection synchronously when one exists (the
+fast path) and opens a new one otherwise; it keeps at most `max_idle` idle
+connections, closing the rest on release. A connection that closes while idle
+leaves its pool; one that closes while owned tells its owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import TYPE_CHECKING, Any
+
+import httptools
+
+from kubegate.compile.backends import Backend
+
+if TYPE_CHECKING:
+    from kubegate.proxy.exchange import Exchange
+
+
+class UpstreamConnection(asyncio.Protocol):
+    __slots__ = ("pool", "transport", "parser", "owner", "closed", "uses", "deadline", "_headers")
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.owner: Exchange | None = None
+        self.closed = False
+        self.uses = 0
+        self.deadline = 0.0
+        self._headers: list[tuple[bytes, bytes]] = []
+
+    # -- asyncio.Protocol -------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        owner = self.owner
+        if owner is None:  # a backend talking out of turn: never reuse it
+            self.close()
+            return
+        if owner.tunnelled:
+            owner.client_write(data)
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            owner.upstream_upgraded(data[exc.args[0]:] if exc.args else b"")
+        except httptools.HttpParserError as exc:
+            self.close()
+            owner.upstream_failed(f"invalid response from backend: {exc}")
+        owner.flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.pool.forget(self)
+        owner, self.owner = self.owner, None
+        if owner is not None:
+            owner.upstream_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self.owner is not None:
+            self.owner.conn.pause_client_reading()
+
+    def resume_writing(self) -> None:
+        if self.owner is not None:
+            self.owner.conn.resume_client_reading()
+
+    # -- httptools callbacks ------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._headers = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        p = self.parser
+        if self.owner is not None:
+            self.owner.upstream_head(
+                p.get_status_code(), self._headers, p.get_http_version(), p.should_keep_alive()
+            )
+
+    def on_body(self, body: bytes) -> None:
+        if self.owner is not None:
+            self.owner.upstream_body(body)
+
+    def on_message_complete(self) -> None:
+        if self.owner is not None:
+            self.owner.upstream_complete(self.parser.should_keep_alive())
+
+    # -- use --------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def reset_parser(self) -> None:
+        """After a response whose body the parser could not know was absent (HEAD)."""
+        self.parser = httptools.HttpResponseParser(self)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+
+class Pool:
+    """Keep-alive connections to one backend origin (scheme, host, port)."""
+
+    def __init__(self, backend: Backend, max_idle: int, connect_timeout: float) -> None:
+        self.backend = backend
+        self.max_idle = max_idle
+        self.connect_timeout = connect_timeout
+        self.idle: list[UpstreamConnection] = []
+        self.busy = 0
+        self.opened = 0
+        self._ssl: ssl.SSLContext | None = (
+            ssl.create_default_context() if backend.scheme == "https" else None
+        )
+
+    def take_idle(self) -> UpstreamConnection | None:
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                self.busy += 1
+                conn.uses += 1
+                return conn
+        return None
+
+    async def connect(self) -> UpstreamConnection:
+        loop = asyncio.get_running_loop()
+        b = self.backend
+        kwargs: dict[str, Any] = {}
+        if self._ssl is not None:
+            kwargs = {"ssl": self._ssl, "server_hostname": b.host}
+        _, conn = await asyncio.wait_for(
+            loop.create_connection(lambda: UpstreamConnection(self), b.host, b.port, **kwargs),
+            self.connect_timeout,
+        )
+        self.opened += 1
+        self.busy += 1
+        conn.uses = 1
+        return conn
+
+    def release(self, conn: UpstreamConnection, reusable: bool, now: float) -> None:
+        self.busy -= 1
+        conn.owner = None
+        if reusable and not conn.closed and len(self.idle) < self.max_idle:
+            conn.deadline = now
+            self.idle.append(conn)
+        else:
+            conn.close()
+
+    def forget(self, conn: UpstreamConnection) -> None:
+        if conn.owner is None and conn in self.idle:
+            self.idle.remove(conn)
+
+    def close_idle_before(self, cutoff: float) -> None:
+        keep = []
+        for conn in self.idle:
+            if conn.deadline < cutoff:
+                conn.close()
+            else:
+                keep.append(conn)
+        self.idle[:] = keep
+
+    def close_all(self) -> None:
+        for conn in self.idle:
+            conn.close()
+        self.idle.clear()
+
+    def stats(self) -> dict[str, int]:
+        return {"idle": len(self.idle), "busy": self.busy, "opened": self.opened}
+
+
+class Pools:
+    """One Pool per backend origin, shared by every snapshot of a worker."""
+
+    def __init__(self, max_idle: int, connect_timeout: float) -> None:
+        self.max_idle = max_idle
+        self.connect_timeout = connect_timeout
+        self._pools: dict[tuple[str, str, int], Pool] = {}
+
+    def get(self, backend: Backend) -> Pool:
+        pool = self._pools.get(backend.key)
+        if pool is None:
+            pool = self._pools[backend.key] = Pool(backend, self.max_idle, self.connect_timeout)
+        return pool
+
+    def sweep(self, cutoff: float) -> None:
+        for pool in self._pools.values():
+            pool.close_idle_before(cutoff)
+
+    def close_all(self) -> None:
+        for pool in self._pools.values():
+            pool.close_all()
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return {f"{k[0]}://{k[1]}:{k[2]}": p.stats() for k, p in self._pools.items()}
