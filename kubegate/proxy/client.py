@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 INF = float("inf")
 
 
+class StopParsing(Exception):
+    """Raised from a parser callback once the rest of the stream must not be parsed."""
+
+
 class ClientConnection(asyncio.Protocol):
     __slots__ = (
         "server", "scheme", "transport", "parser", "client_ip", "queue", "current",
@@ -80,11 +84,6 @@ class ClientConnection(asyncio.Protocol):
             return
         if self.dead:
             return
-        if self.in_head:
-            self.head_bytes += len(data)
-            if self.head_bytes > self.server.max_head_bytes:
-                self.refuse(431, "Request header fields too large")
-                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -96,9 +95,15 @@ class ClientConnection(asyncio.Protocol):
                     ex.buffer.append(data[offset:])
             self.dead = True  # nothing more is parsed as HTTP on this connection
         except httptools.HttpParserCallbackError as exc:
-            self.refuse(400, f"Bad request: {exc.__context__ or exc}")
+            if not self.dead:
+                self.refuse(400, f"Bad request: {exc.__context__ or exc}")
         except httptools.HttpParserError as exc:
             self.refuse(400, f"Bad request: {exc}")
+            return
+        if self.in_head:  # a head arriving in pieces: bound what we hold of it
+            self.head_bytes += len(data)
+            if self.head_bytes > self.server.max_head_bytes:
+                self.refuse(431, "Request header fields too large")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.dead = True
@@ -122,6 +127,8 @@ class ClientConnection(asyncio.Protocol):
 
     # -- httptools callbacks ------------------------------------------------------
     def on_message_begin(self) -> None:
+        if self.dead:
+            raise StopParsing
         self.url = []
         self.headers = []
         self.in_head = True
@@ -135,6 +142,8 @@ class ClientConnection(asyncio.Protocol):
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self.dead:
+            raise StopParsing
         self.in_head = False
         self.deadline = INF
         ex = begin_exchange(self)

@@ -36,7 +36,7 @@ class Exchange:
         "conn", "pool", "head", "chunked", "head_request", "keep_alive", "upgrade",
         "req_done", "buffer", "buffered", "upstream", "connecting", "out", "resp_started",
         "resp_mode", "resp_done", "up_keep", "informational", "tunnelled", "finished",
-        "local", "retried", "body_sent", "client_http10", "body_left",
+        "local", "retried", "body_sent", "client_http10", "body_left", "up_eof",
     )
 
     def __init__(
@@ -73,6 +73,7 @@ class Exchange:
         self.resp_done = False
         self.up_keep = False
         self.informational = False
+        self.up_eof = False  # the backend's body ends when it closes the connection
         self.tunnelled = False
         self.finished = False
         self.retried = False
@@ -172,12 +173,15 @@ class Exchange:
         conn = self.conn
         drop: set[bytes] | None = None
         length: bytes | None = None
+        up_chunked = False
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason(status))]
         for name, value in headers:
             low = name.lower()
             if low in RESPONSE_SPECIAL:
                 if low == b"content-length":
                     length = value
+                elif low == b"transfer-encoding":
+                    up_chunked = True
                 elif low == b"connection":
                     drop = connection_tokens([value])
                 continue
@@ -188,11 +192,13 @@ class Exchange:
             lines.append(b"connection: upgrade\r\nupgrade: " + conn.upgrade_value + CRLF + CRLF)
             self.out.append(b"".join(lines))
             self.resp_started = True
+            self.tunnelled = True  # from now on bytes pass through untouched
             return
         no_body = self.head_request or status in NO_BODY_STATUSES
         if length is not None:
             lines.append(b"content-length: " + length + CRLF)
         elif not no_body:
+            self.up_eof = not up_chunked
             if self.client_http10:
                 self.resp_mode = 2
                 self.keep_alive = False
@@ -221,6 +227,8 @@ class Exchange:
             self.out.append(chunk)
 
     def upstream_complete(self, keep_alive: bool) -> None:
+        if self.tunnelled:
+            return
         if self.informational:
             self.informational = False
             return
@@ -232,10 +240,9 @@ class Exchange:
         self.resp_done = True
 
     def upstream_upgraded(self, rest: bytes) -> None:
-        if not (self.upgrade and self.resp_started):
+        if not self.tunnelled:
             self.upstream_failed("backend switched protocols unasked")
             return
-        self.tunnelled = True
         self.conn.start_tunnel(self)
         if rest:
             self.out.append(rest)
@@ -271,9 +278,8 @@ class Exchange:
         if self.tunnelled:
             self.conn.close()
             return
-        if self.resp_started and self.resp_mode == 2 and exc is None:
-            self.resp_done = True  # close-delimited body ends with the connection
-            self.up_keep = False
+        if self.resp_started and self.up_eof and exc is None:
+            self.upstream_complete(False)  # a close-delimited body ends with the connection
             self.flush()
             return
         if (not self.resp_started and up is not None and up.uses > 1 and not self.retried

@@ -50,6 +50,11 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
     headers = conn.headers
     if len(headers) > server.max_headers:
         return _local(conn, 431, "Too many request header fields", False)
+    url = b"".join(conn.url)
+    if len(url) > server.max_request_line:
+        return _local(conn, 414, "Request-URI too long", False)
+    if sum(len(n) + len(v) for n, v in headers) + 4 * len(headers) > server.max_header_size:
+        return _local(conn, 431, "Request header fields too large", False)
 
     host: bytes | None = None
     hosts = 0
@@ -100,7 +105,6 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
         return _local(conn, 413, "Request entity too large", False, head_only)
 
     # -- request target
-    url = b"".join(conn.url)
     if url[:1] == b"/":
         path, _, query = url.partition(b"?")
     elif url[:7].lower() == b"http://" or url[:8].lower() == b"https://":

@@ -33,6 +33,8 @@ class ServerState:
         self.snapshot = snapshot
         limits, timeouts = gateway.limits, gateway.timeouts
         self.max_head_bytes = limits.max_request_line + limits.max_header_size
+        self.max_request_line = limits.max_request_line
+        self.max_header_size = limits.max_header_size
         self.max_headers = limits.max_headers
         self.max_body = limits.max_body_size
         self.limits_header_timeout = timeouts.header

@@ -1,0 +1,8 @@
+"""Make the repo root importable so tests can ``import bench``."""
+
+import sys
+from pathlib import Path
+
+ROOT = str(Path(__file__).resolve().parents[2])
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
