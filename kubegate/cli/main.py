@@ -6,6 +6,7 @@ import click
 
 from kubegate import __version__
 from kubegate.cli.demo import demo
+from kubegate.cli.openapi_cmd import openapi
 from kubegate.cli.run import run, validate
 
 
@@ -18,6 +19,7 @@ def cli() -> None:
 cli.add_command(run)
 cli.add_command(validate)
 cli.add_command(demo)
+cli.add_command(openapi)
 
 
 def main() -> None:

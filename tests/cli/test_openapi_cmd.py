@@ -20,7 +20,9 @@ def run(*args: str) -> tuple[int, str]:
 
 def test_import_writes_a_loadable_snippet(tmp_path: Path) -> None:
     out = tmp_path / "api.yaml"
-    code, text = run("import", ORDERS, "--path", "/orders", "--backend", "http://orders:8080", "-o", str(out))
+    code, text = run(
+        "import", ORDERS, "--path", "/orders", "--backend", "http://orders:8080", "-o", str(out)
+    )
     assert code == 0, text
     assert "operations: 5" in text and "explicit backend" in text
     config = load_config(out)
@@ -80,5 +82,7 @@ def test_fix_host(tmp_path: Path) -> None:
     assert doc["host"] == "10.1.2.3:30080" and doc["schemes"] == ["http"]
     assert len(doc["paths"]) == 3
     out_yaml = tmp_path / "fixed.yaml"
-    code, _ = run("fix-host", PETS, "--host", "node:31000", "--scheme", "https", "-o", str(out_yaml))
+    code, _ = run(
+        "fix-host", PETS, "--host", "node:31000", "--scheme", "https", "-o", str(out_yaml)
+    )
     assert code == 0 and "url: https://node:31000/v1" in out_yaml.read_text(encoding="utf-8")

@@ -55,7 +55,11 @@ def test_relative_server_from_a_file_has_no_backend() -> None:
 
 @pytest.mark.parametrize(
     ("schemes", "expected"),
-    [(["http", "https"], "https://h:81/v1"), (["http"], "http://h:81/v1"), (None, "http://h:81/v1")],
+    [
+        (["http", "https"], "https://h:81/v1"),
+        (["http"], "http://h:81/v1"),
+        (None, "http://h:81/v1"),
+    ],
 )
 def test_swagger2_host(schemes: list[str] | None, expected: str) -> None:
     extra: dict[str, Any] = {"host": "h:81", "basePath": "/v1/"}

@@ -25,7 +25,10 @@ def test_bom_json_and_yaml(tmp_path: Path) -> None:
     j.write_text(json.dumps(SWASHBUCKLE), encoding="utf-8-sig")
     assert j.read_bytes().startswith(b"\xef\xbb\xbf")
     y = tmp_path / "s.yaml"
-    y.write_text("\ufeff    openapi: 3.0.1\n    info: {title: T, version: '1'}\n    paths:\n      /a:\n        get: {}\n", encoding="utf-8")
+    y.write_text(
+        "\ufeff    openapi: 3.0.1\n    info: {title: T, version: '1'}\n    paths:\n      /a:\n        get: {}\n",
+        encoding="utf-8",
+    )
     assert import_api(str(j), path="/o").summary.operation_count == 2
     assert import_api(str(y), path="/o").summary.operation_count == 1
 

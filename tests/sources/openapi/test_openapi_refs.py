@@ -57,7 +57,9 @@ def test_mutual_recursion_stays_a_reference(tmp_path: Path) -> None:
 
 
 def test_pure_reference_cycle_terminates(tmp_path: Path) -> None:
-    doc = body_spec({"A": {"$ref": "#/components/schemas/B"}, "B": {"$ref": "#/components/schemas/A"}})
+    doc = body_spec(
+        {"A": {"$ref": "#/components/schemas/B"}, "B": {"$ref": "#/components/schemas/A"}}
+    )
     spec, body = body_of(write(tmp_path, doc))
     assert body["$ref"].startswith("#/$defs/")
 

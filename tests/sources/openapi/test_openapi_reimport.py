@@ -28,7 +28,9 @@ def test_policies_follow_operation_ids() -> None:
 
 
 def test_unchanged_reimport_reports_nothing() -> None:
-    api = Api(name="o", path="/o", backend="http://b", operations=[op("GET", "/a", "x", policy="p")])
+    api = Api(
+        name="o", path="/o", backend="http://b", operations=[op("GET", "/a", "x", policy="p")]
+    )
     report = reimport(api, api.model_copy(update={"operations": [op("GET", "/a", "x")]}))
     assert report.to_dict() == {"added": [], "removed": [], "changed": []}
     assert report.api.operations and report.api.operations[0].policy == "p"
