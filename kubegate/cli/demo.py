@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from kubegate.cli.run import setup_logging, use_uvloop
-from kubegate.compile.load import Overrides, load
+from kubegate.cli.run import serve_single, setup_logging, use_uvloop
+from kubegate.compile.load import Overrides, SpecCache, load
 from kubegate.demo.services import inventory_service, orders_service
 from kubegate.proxy.runtime import Worker
 
@@ -20,21 +20,15 @@ gateway:
   listeners:
     - address: "127.0.0.1:{port}"
   admin: "127.0.0.1:{admin_port}"
+# Operations are imported from each service's own Swagger document; the backend
+# address is taken from where the document was fetched (it names no host).
 apis:
   - name: orders
     path: /orders
-    backend: http://127.0.0.1:{orders_port}
-    operations:
-      - {{method: GET, path: /api/orders, id: orders-list}}
-      - {{method: GET, path: "/api/orders/{{id}}", id: orders-get}}
-      - {{method: POST, path: /api/orders, id: orders-create}}
+    openapi: http://127.0.0.1:{orders_port}/swagger/v1/swagger.json
   - name: inventory
     path: /inventory
-    backend: http://127.0.0.1:{inventory_port}
-    operations:
-      - {{method: GET, path: /api/items, id: items-list}}
-      - {{method: GET, path: "/api/items/{{sku}}", id: items-get}}
-      - {{method: PUT, path: "/api/items/{{sku}}/stock", id: items-set-stock}}
+    openapi: http://127.0.0.1:{inventory_port}/swagger/v1/swagger.json
 """
 
 
@@ -66,30 +60,26 @@ def demo(port: int, admin_port: int, config_dir: str | None) -> None:
     config_path.write_text(DEMO_CONFIG.format(
         port=port, admin_port=admin_port, orders_port=orders.server_address[1],
         inventory_port=inventory.server_address[1]))
-    loader = partial(load, config_path, Overrides())
+    loader = partial(load, config_path, Overrides(), SpecCache())
     config, snapshot = loader()
     use_uvloop()
 
-    async def main() -> None:
-        worker = Worker(loader, config, snapshot, reuse_port=False)
-
-        async def started(w: Worker) -> None:
-            host, bound = w.listeners.addresses[0]
-            base = f"http://{host}:{bound}"
-            click.echo(f"kubegate demo: gateway on {base}  (config: {config_path})")
-            click.echo(f"  orders service    http://127.0.0.1:{orders.server_address[1]}"
-                       "/swagger/v1/swagger.json")
-            click.echo(f"  inventory service http://127.0.0.1:{inventory.server_address[1]}"
-                       "/swagger/v1/swagger.json")
-            click.echo("Try:")
-            for line in curl_examples(base):
-                click.echo(f"  {line}")
-            click.echo("Ctrl-C stops.", nl=True)
-
-        await worker.run(started)
+    def announce(w: Worker) -> None:
+        host, bound = w.listeners.addresses[0]
+        base = f"http://{host}:{bound}"
+        click.echo(f"kubegate demo: gateway on {base}  (config: {config_path})")
+        click.echo(f"  admin             http://{w.config.gateway.admin}/status")
+        click.echo(f"  orders service    http://127.0.0.1:{orders.server_address[1]}"
+                   "/swagger/v1/swagger.json")
+        click.echo(f"  inventory service http://127.0.0.1:{inventory.server_address[1]}"
+                   "/swagger/v1/swagger.json")
+        click.echo("Try:")
+        for line in curl_examples(base):
+            click.echo(f"  {line}")
+        click.echo("Ctrl-C stops.")
 
     try:
-        asyncio.run(main())
+        asyncio.run(serve_single(str(config_path), loader, config, snapshot, announce))
     finally:
         orders.shutdown()
         inventory.shutdown()

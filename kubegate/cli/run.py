@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -14,7 +15,7 @@ import click
 
 from kubegate.admin.app import AdminState, create_app
 from kubegate.admin.server import start_admin
-from kubegate.compile.load import Overrides, load, watched_files
+from kubegate.compile.load import Overrides, SpecCache, load, watched_files
 from kubegate.model.errors import ConfigError
 from kubegate.proxy.runtime import FileWatcher, Worker
 from kubegate.proxy.workers import Supervisor
@@ -76,7 +77,7 @@ def run(config_path: str, workers: int | None, listen: tuple[str, ...], admin: s
     """Serve the APIs of a configuration."""
     setup_logging(log_level)
     overrides = Overrides(listen=listen, admin=admin, workers=workers)
-    loader = partial(load, config_path, overrides)
+    loader = partial(load, config_path, overrides, SpecCache())
     try:
         config, snapshot = loader()
     except ConfigError as exc:
@@ -87,7 +88,7 @@ def run(config_path: str, workers: int | None, listen: tuple[str, ...], admin: s
         asyncio.run(_worker_main(loader, config, snapshot, ready_fd))
         return
     if config.gateway.workers == 1:
-        asyncio.run(_single_main(config_path, loader, config, snapshot))
+        asyncio.run(serve_single(config_path, loader, config, snapshot))
     else:
         argv = partial(_worker_argv, config_path, listen, log_level)
         asyncio.run(_supervisor_main(config_path, loader, config, argv))
@@ -120,7 +121,9 @@ def _listening(addresses: list[tuple[str, int]], admin: str) -> None:
     log.info("admin listening on http://%s", admin)
 
 
-async def _single_main(config_path: str, loader: Any, config: Any, snapshot: Any) -> None:
+async def serve_single(config_path: str, loader: Any, config: Any, snapshot: Any,
+                       announce: Callable[[Worker], None] | None = None) -> None:
+    """One process: data plane, admin app and config file watcher on one loop."""
     worker = Worker(loader, config, snapshot, reuse_port=False)
 
     def status() -> dict[str, Any]:
@@ -136,7 +139,7 @@ async def _single_main(config_path: str, loader: Any, config: Any, snapshot: Any
         server, _ = await start_admin(create_app(admin_state), w.config.gateway.admin)
         watcher = FileWatcher(lambda: watched_files(config_path, worker.config), worker.reload)
         tasks.append(asyncio.get_running_loop().create_task(watcher.run()))
-        _listening(w.listeners.addresses, w.config.gateway.admin)
+        (announce or (lambda w: _listening(w.listeners.addresses, w.config.gateway.admin)))(w)
 
     await worker.run(started)
 

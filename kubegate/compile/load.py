@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubegate.compile.snapshot import Snapshot, build_snapshot
-from kubegate.model.config import Config, Listener
+from kubegate.model.config import Api, Config, Listener
 from kubegate.model.errors import ConfigError, Problem
+from kubegate.sources.openapi import import_api
 from kubegate.sources.yaml_config import load_config
+
+log = logging.getLogger("kubegate.load")
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,51 @@ class Overrides:
         return config.model_copy(update={"gateway": merged})
 
 
-def load(path: str | Path, overrides: Overrides = Overrides()) -> tuple[Config, Snapshot]:
+@dataclass
+class SpecCache:
+    """Last good import of each `openapi:` source, so an unreachable spec URL at
+    reload keeps the API serving as it was."""
+
+    imported: dict[tuple[str, str, str | None], Api] = field(default_factory=dict)
+
+
+def resolve_openapi(config: Config, base: Path, cache: SpecCache) -> Config:
+    """Fill operations (and backend) of APIs that name an `openapi:` spec."""
+    if not any(a.openapi for a in config.apis):
+        return config
+    problems: list[Problem] = []
+    apis: list[Api] = []
+    for i, api in enumerate(config.apis):
+        if api.openapi is None:
+            apis.append(api)
+            continue
+        source = api.openapi if "://" in api.openapi else str((base / api.openapi).resolve())
+        key = (source, api.path, api.backend)
+        try:
+            imported = import_api(source, path=api.path or "/", name=api.name, backend=api.backend).api
+            cache.imported[key] = imported
+        except ConfigError as exc:
+            if key not in cache.imported:
+                problems += [Problem(f"openapi: {p.message}", p.file, p.line, p.column,
+                                     f"apis[{i}].openapi") for p in exc.problems]
+                continue
+            imported = cache.imported[key]
+            log.warning("API %s: cannot import %s, keeping the last good version: %s",
+                        api.name, source, exc)
+        update: dict[str, object] = {"backend": api.backend or imported.backend}
+        if api.operations is None:
+            update["operations"] = imported.operations
+        apis.append(api.model_copy(update=update))
+    if problems:
+        raise ConfigError(problems)
+    return config.model_copy(update={"apis": apis})
+
+
+def load(path: str | Path, overrides: Overrides = Overrides(),
+         cache: SpecCache | None = None) -> tuple[Config, Snapshot]:
     """Load, validate and compile; ConfigError lists every problem with its file."""
     config = overrides.apply(load_config(path))
+    config = resolve_openapi(config, Path(path).resolve().parent, cache or SpecCache())
     try:
         snapshot = build_snapshot(config)
     except ConfigError as exc:

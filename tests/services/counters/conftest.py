@@ -1,14 +1,17 @@
-"""Fixtures: a store of each kind (memory, host server + client, real Redis)."""
+"""Fixtures: a store of each kind (memory, host server + client, real Redis).
+
+Tests run with --import-mode=importlib, so helpers live here as fixtures.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from counters_support import REDIS_URL, cleanup, redis_available
 
 from kubegate.services.counters import (
     CounterStore,
@@ -16,6 +19,37 @@ from kubegate.services.counters import (
     MemoryCounterStore,
     start_host_counter_server,
 )
+
+REDIS_URL = os.environ.get("KUBEGATE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def redis_available() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The shared Redis of the test environment; skips the test when it is absent."""
+    if not redis_available():
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    return REDIS_URL
+
+
+async def cleanup(prefix: str) -> None:
+    """Delete every key this test run created (they all start with ``prefix:``)."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(REDIS_URL)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture
@@ -31,6 +65,13 @@ def sock_path() -> Iterator[str]:
 @pytest.fixture
 def prefix() -> str:
     return f"kgtest-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str, prefix: str) -> AsyncIterator[str]:
+    """A key prefix for this test whose keys are deleted afterwards."""
+    yield prefix
+    await cleanup(prefix)
 
 
 @pytest.fixture

@@ -17,13 +17,13 @@ async def main(argv: list[str]) -> None:
     kind, target, prefix, key = argv[:4]
     limit, tasks = int(argv[4]), int(argv[5])
     now = float(argv[6])
-    if kind == "host":
-        from kubegate.services.counters import HostCounterClient
+    from kubegate.services.counters import HostCounterClient
+    from kubegate.services.counters.redis_store import RedisCounterStore
 
+    store: HostCounterClient | RedisCounterStore
+    if kind == "host":
         store = HostCounterClient(target, timeout=2.0)
     else:
-        from kubegate.services.counters.redis_store import RedisCounterStore
-
         store = RedisCounterStore.from_url(target, prefix=prefix, timeout=2.0)
     await store.hit_rate(f"{key}-warmup", 1, 1, now=now)  # connect before the race
     print("ready", flush=True)

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from counters_support import redis_available
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "rate-limits.md"
@@ -19,26 +18,29 @@ def blocks() -> list[str]:
 
 
 def expected_lines(block: str) -> list[str]:
-    """Comments that state output: inline after print(...), or comment lines after it."""
-    out, after_print = [], False
+    """Output the doc states: ``# ...`` after a print statement (inline or on the next lines)."""
+    out: list[str] = []
+    in_print = False  # the current statement is a print(...) call
+    open_call = False  # the previous line ended inside that call
     for line in block.splitlines():
         stripped = line.strip()
-        if stripped.startswith("# ") and after_print:
-            out.append(stripped[2:])
+        if stripped.startswith("# "):
+            if in_print:
+                out.append(stripped[2:])
             continue
-        after_print = stripped.startswith("print(") or "print(" in stripped and "#" in stripped
-        if "print(" in stripped and "  # " in stripped:
-            out.append(stripped.split("  # ", 1)[1])
-        elif not stripped.startswith("print(") and not stripped.endswith(","):
-            after_print = stripped.startswith("print(")
+        code, _, comment = line.partition("  # ")
+        in_print = "print(" in code or (in_print and open_call)
+        open_call = code.rstrip().endswith(",")
+        if in_print and comment:
+            out.append(comment.strip())
     return [e for e in out if "..." not in e]
 
 
 @pytest.mark.parametrize("index", range(len(blocks())))
-def test_doc_example(index: int) -> None:
+def test_doc_example(index: int, request: pytest.FixtureRequest) -> None:
     block = blocks()[index]
-    if "redis_store" in block and not redis_available():
-        pytest.skip("no Redis at 127.0.0.1:6379")
+    if "redis_store" in block:
+        request.getfixturevalue("redis_url")  # skips when Redis is absent
     run = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True,
                          cwd=ROOT, timeout=30)
     assert run.returncode == 0, run.stderr

@@ -12,8 +12,6 @@ import os
 import sys
 from pathlib import Path
 
-from counters_support import REDIS_URL, cleanup, needs_redis
-
 from kubegate.services.counters import (
     HostCounterClient,
     MemoryCounterStore,
@@ -90,12 +88,8 @@ async def test_host_server_exact_across_processes(sock_path: str) -> None:
     assert sum(r["round_trips"] for r in results) < 600  # type: ignore[misc]
 
 
-@needs_redis
-async def test_redis_exact_across_processes(prefix: str) -> None:
-    try:
-        results = await run_workers("redis", REDIS_URL, prefix, limit=53, procs=3, tasks=150)
-    finally:
-        await cleanup(prefix)
+async def test_redis_exact_across_processes(redis_url: str, redis_prefix: str) -> None:
+    results = await run_workers("redis", redis_url, redis_prefix, limit=53, procs=3, tasks=150)
     assert sum(r["admitted"] for r in results) == 53  # type: ignore[misc]
     assert sum(r["quota_admitted"] for r in results) == 53  # type: ignore[misc]
     assert all(r["unavailable"] == 0 for r in results)

@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from counters_support import needs_redis
 
 from kubegate.services.counters import FAIL_CLOSED, FAIL_OPEN, CounterStore
 from kubegate.services.counters.redis_store import RedisCounterStore, make_redis_client
@@ -26,7 +25,6 @@ from kubegate.services.counters.redis_store import RedisCounterStore, make_redis
 NOW = 1_700_000_000.0
 
 
-@needs_redis
 async def test_concurrent_checks_share_round_trips(redis_store: CounterStore) -> None:
     assert isinstance(redis_store, RedisCounterStore)
     got = await asyncio.gather(*(redis_store.hit_rate("b", 40, 60, now=NOW) for _ in range(400)))
@@ -35,7 +33,6 @@ async def test_concurrent_checks_share_round_trips(redis_store: CounterStore) ->
     assert redis_store.batcher.round_trips <= 2  # 400 checks, one pipeline (max_batch 512)
 
 
-@needs_redis
 async def test_keys_use_hash_tags_and_server_clock(redis_store: CounterStore) -> None:
     assert isinstance(redis_store, RedisCounterStore)
     z, h, q = redis_store.keys_for("user:42")

@@ -150,3 +150,13 @@ def test_sweep_drops_idle_keys() -> None:
     assert len(core) == 3
     core.sweep(T0 + 10)
     assert len(core) == 1  # only the lifetime quota stays
+
+
+async def test_cost_zero_checks_room_without_recording(store: CounterStore) -> None:
+    peek = await store.hit_rate("p", 2, 10, cost=0, now=T0)
+    assert peek.allowed and peek.remaining == 2
+    assert (await store.hit_rate("p", 2, 10, now=T0 + 1)).allowed
+    assert (await store.hit_rate("p", 2, 10, cost=0, now=T0 + 2)).allowed
+    assert (await store.hit_rate("p", 2, 10, now=T0 + 3)).allowed
+    full = await store.hit_rate("p", 2, 10, cost=0, now=T0 + 4)
+    assert not full.allowed and full.retry_after_s == 7  # the hit at T0+1 leaves at T0+11

@@ -1,0 +1,209 @@
+"""Redis counter store: exact across replicas (atomic Lua scripts, see ``lua``).
+
+Every decision is one EVALSHA of a script that checks and updates in one step,
+so no check-then-act race exists between workers or replicas.  Keys are
+``<prefix>:{<key>}:rz|rh|q``: the user key is the hash tag, so a key's entries
+live in one Redis Cluster slot while different keys spread over the cluster.
+
+Concurrent calls from one process go through a ``Coalescer``: the calls that
+queue while a round trip is in flight are sent as one pipeline (non-cluster
+mode) or concurrently per node (cluster mode).  EVALSHA falls back to EVAL on
+NOSCRIPT (a restarted or failed-over server), which also re-caches the script.
+Every round trip is bounded by ``timeout``; a broken connection is dropped by
+the pool and a new one is opened on the next call (automatic reconnection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, RedisError
+
+from . import lua
+from .base import (
+    DEFAULT_FAIL_MODE,
+    CounterUnavailable,
+    FailMode,
+    FailureStats,
+    QuotaDecision,
+    RateDecision,
+    ceil_s,
+    check_quota_args,
+    check_rate_args,
+    closed_quota,
+    closed_rate,
+    guarded,
+    open_quota,
+    open_rate,
+)
+from .batch import Coalescer
+
+_SCRIPTS = {"rate": lua.RATE, "quota": lua.QUOTA}
+_SHAS = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in _SCRIPTS.items()}
+
+Op = tuple[str, list[str], list[Any]]  # script name, keys, args
+
+
+def make_redis_client(
+    url: str, *, cluster: bool = False, timeout: float = 0.25, max_connections: int = 64,
+) -> Redis | RedisCluster:
+    """A client for ``redis://``, ``rediss://``, ``unix://``, ``redis+sentinel://`` URLs.
+
+    Sentinel: ``redis+sentinel://[:password@]host:port[,host:port...]/<service>[/<db>]``.
+    ``cluster=True`` treats a ``redis://``/``rediss://`` URL as a cluster seed node.
+    """
+    common: dict[str, Any] = {
+        "socket_timeout": timeout, "socket_connect_timeout": timeout,
+        "retry": Retry(NoBackoff(), 0), "protocol": 2,
+    }
+    scheme = urlsplit(url).scheme
+    if scheme in ("redis+sentinel", "rediss+sentinel"):
+        return _sentinel_client(url, common)
+    if cluster:
+        return RedisCluster.from_url(url, **common)
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"unsupported Redis URL scheme {scheme!r} in {url!r}")
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=timeout, **common)
+    return Redis(connection_pool=pool)
+
+
+def _sentinel_client(url: str, common: dict[str, Any]) -> Redis:
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    password = unquote(parts.password) if parts.password else None
+    hosts = []
+    for item in netloc.split(","):
+        host, _, port = item.rpartition(":")
+        hosts.append((host or item, int(port) if host else 26379))
+    path = [p for p in parts.path.split("/") if p]
+    if not path:
+        raise ValueError(f"Sentinel URL needs a service name: {url!r}")
+    db = int(path[1]) if len(path) > 1 else 0
+    kwargs = dict(common, password=password, db=db, ssl=parts.scheme.startswith("rediss"))
+    sentinel = Sentinel(hosts, sentinel_kwargs={"password": password, **common}, **kwargs)
+    return sentinel.master_for(path[0])
+
+
+class RedisCounterStore:
+    def __init__(
+        self, client: Redis | RedisCluster, *, prefix: str = "kg", timeout: float = 0.25,
+        max_batch: int = 512,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.stats = FailureStats()
+        self.batcher: Coalescer[Op] = Coalescer(self._flush, timeout=timeout, max_batch=max_batch)
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, cluster: bool = False, timeout: float = 0.25, prefix: str = "kg",
+        max_connections: int = 64,
+    ) -> RedisCounterStore:
+        client = make_redis_client(url, cluster=cluster, timeout=timeout,
+                                   max_connections=max_connections)
+        return cls(client, prefix=prefix, timeout=timeout)
+
+    def keys_for(self, key: str) -> tuple[str, str, str]:
+        base = f"{self.prefix}:{{{key}}}"
+        return f"{base}:rz", f"{base}:rh", f"{base}:q"
+
+    async def _flush(self, ops: list[Op]) -> list[Any]:
+        if isinstance(self.client, RedisCluster):
+            results = list(await asyncio.gather(*(self._eval_one(op) for op in ops),
+                                                return_exceptions=True))
+        else:
+            results = await self._pipeline(ops, sha=True)
+            missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+            if missing:
+                again = await self._pipeline([ops[i] for i in missing], sha=False)
+                for i, r in zip(missing, again, strict=True):
+                    results[i] = r
+        return [CounterUnavailable(f"Redis error: {r}") if isinstance(r, BaseException) else r
+                for r in results]
+
+    async def _pipeline(self, ops: list[Op], *, sha: bool) -> list[Any]:
+        assert isinstance(self.client, Redis)
+        pipe = self.client.pipeline(transaction=False)
+        for name, keys, args in ops:
+            if sha:
+                pipe.evalsha(_SHAS[name], len(keys), *keys, *args)
+            else:
+                pipe.eval(_SCRIPTS[name], len(keys), *keys, *args)
+        return list(await pipe.execute(raise_on_error=False))
+
+    async def _eval_one(self, op: Op) -> Any:
+        name, keys, args = op
+        try:
+            return await self.client.evalsha(_SHAS[name], len(keys), *keys, *args)
+        except NoScriptError:
+            return await self.client.eval(_SCRIPTS[name], len(keys), *keys, *args)
+
+    async def hit_rate(
+        self, key: str, limit: int, period_s: int, cost: int = 1, *,
+        now: float | None = None, fail_mode: FailMode = DEFAULT_FAIL_MODE,
+    ) -> RateDecision:
+        check_rate_args(limit, period_s, cost)
+        z, h, _ = self.keys_for(key)
+        op: Op = ("rate", [z, h], [limit, period_s, cost, _now(now)])
+
+        async def call() -> RateDecision:
+            allowed, total, retry_ms = await self.batcher.submit(op)
+            retry = 0 if allowed else ceil_s(int(retry_ms) / 1000)
+            return RateDecision(bool(allowed), max(0, limit - int(total)), retry, limit)
+        return await guarded(call, fail_mode, self.stats, "rate-limit",
+                             lambda: open_rate(limit), lambda m: closed_rate(limit, m))
+
+    async def hit_quota(
+        self, key: str, calls: int | None, bandwidth_kb: int | None, period_s: int,
+        anchor: float = 0.0, count_calls: int = 1, *,
+        now: float | None = None, fail_mode: FailMode = DEFAULT_FAIL_MODE,
+    ) -> QuotaDecision:
+        check_quota_args(calls, bandwidth_kb, period_s)
+        args = [-1 if calls is None else calls, -1 if bandwidth_kb is None else bandwidth_kb,
+                period_s, repr(float(anchor)), count_calls, _now(now), "hit"]
+        op: Op = ("quota", [self.keys_for(key)[2]], args)
+
+        async def call() -> QuotaDecision:
+            allowed, c, b, retry_ms, exceeded = (int(x) for x in await self.batcher.submit(op))
+            rem_calls = None if calls is None else max(0, calls - c)
+            rem_kb = None if bandwidth_kb is None else max(0, bandwidth_kb * 1024 - b) // 1024
+            if allowed:
+                return QuotaDecision(True, rem_calls, rem_kb, 0)
+            retry = ceil_s(retry_ms / 1000) if period_s else 0
+            return QuotaDecision(False, rem_calls, rem_kb, retry,
+                                 "calls" if exceeded == 1 else "bandwidth")
+        return await guarded(call, fail_mode, self.stats, "quota",
+                             lambda: open_quota(calls, bandwidth_kb), closed_quota)
+
+    async def add_bandwidth(
+        self, key: str, nbytes: int, period_s: int, anchor: float = 0.0, *,
+        now: float | None = None,
+    ) -> None:
+        if nbytes < 0 or period_s < 0:
+            raise ValueError("bytes and period must not be negative")
+        args = [-1, -1, period_s, repr(float(anchor)), nbytes, _now(now), "bw"]
+        op: Op = ("quota", [self.keys_for(key)[2]], args)
+
+        async def call() -> None:
+            await self.batcher.submit(op)
+        await guarded(call, DEFAULT_FAIL_MODE, self.stats, "bandwidth", lambda: None, lambda m: None)
+
+    async def close(self) -> None:
+        await self.batcher.close()
+        await self.client.aclose()
+
+
+def _now(now: float | None) -> str:
+    return "-1" if now is None else repr(float(now))
+
+
+__all__ = ["RedisCounterStore", "make_redis_client", "RedisError"]
