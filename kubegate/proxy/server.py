@@ -62,8 +62,8 @@ class ServerState:
         if self._idle_event is not None and not self.connections:
             self._idle_event.set()
 
-    def sweep(self) -> None:
-        now = self.now = time.monotonic()
+    def sweep(self, now: float | None = None) -> None:
+        now = self.now = time.monotonic() if now is None else now
         for conn in [c for c in self.connections if c.deadline < now]:
             conn.expire(now)
         for up in [u for u in self.active if u.deadline < now]:

@@ -272,13 +272,30 @@ def test_reload_does_not_change_a_request_in_flight(rig: Rig) -> None:
     assert error_of(rig.ct.take())[0] == 404
 
 
-def test_idle_and_header_timeouts_close_connections() -> None:
+def test_slowloris_head_is_cut_at_the_header_timeout() -> None:
     r = make_rig()
-    r.send(b"GET /api/items/1 HTTP/1.1\r\nHost: h\r\n")  # slowloris: the head never completes
-    r.state.now = r.client.deadline + 1
-    r.state.sweep.__func__  # the sweep reads the real clock; call expire directly
-    r.client.expire(r.state.now)
+    r.send(b"GET /api/items/1 HTTP/1.1\r\nHost: h\r\n")  # the head never completes
+    deadline = r.client.deadline
+    r.state.sweep(now=deadline - 0.1)
+    assert not r.ct.closed
+    r.state.sweep(now=deadline + 0.1)
     assert r.ct.closed
+
+
+def test_idle_keep_alive_connection_is_closed_after_idle_timeout(rig: Rig) -> None:
+    rig.send(GET)
+    rig.reply(OK)
+    idle_deadline = rig.client.deadline
+    assert idle_deadline - rig.state.now == pytest.approx(rig.state.idle_timeout)
+    rig.state.sweep(now=idle_deadline + 0.1)
+    assert rig.ct.closed and not rig.ct.aborted
+
+
+def test_waiting_on_a_backend_is_not_a_client_timeout(rig: Rig) -> None:
+    rig.send(GET)
+    rig.upstreams[0][0].deadline = float("inf")
+    rig.state.sweep(now=rig.state.now + 10_000)
+    assert not rig.ct.closed
 
 
 def test_silent_backend_times_out_with_504() -> None:
