@@ -21,7 +21,7 @@ from kubegate.sources.apim.masking import decode_xml, expression_end, mask
         ('@(@"say ""hi)""") tail', '@(@"say ""hi)""")'),
         ('@($"{a.B("}")}") tail', '@($"{a.B("}")}")'),
         ('@($"{{literal}} {x}") tail', '@($"{{literal}} {x}")'),
-        ("@($@\"{x}\\\\ \"\"q\"\"\") tail", "@($@\"{x}\\\\ \"\"q\"\"\")"),
+        ('@($@"{x}\\\\ ""q""") tail', '@($@"{x}\\\\ ""q""")'),
         ("@(s.Split(')')) tail", "@(s.Split(')'))"),
         ("@(s.Split('\\'')) tail", "@(s.Split('\\''))"),
         ("@{ // )\n return 1; } tail", "@{ // )\n return 1; }"),
@@ -54,9 +54,13 @@ def test_decode_xml() -> None:
 
 
 def test_attribute_and_text_expressions_are_masked_and_restored() -> None:
-    text = '<a x="@(b == "<c>")" y=\'@(d.Split(\'/\'))\'>@(e.As<string>())</a>'
+    text = "<a x=\"@(b == \"<c>\")\" y='@(d.Split('/'))'>@(e.As<string>())</a>"
     m = mask(text)
-    assert [e.value for e in m.expressions] == ['@(b == "<c>")', "@(d.Split('/'))", "@(e.As<string>())"]
+    assert [e.value for e in m.expressions] == [
+        '@(b == "<c>")',
+        "@(d.Split('/'))",
+        "@(e.As<string>())",
+    ]
     assert "<c>" not in m.text and m.text.count("<") == 2
     for e in m.expressions:
         assert text[e.start : e.end] == e.value
@@ -79,7 +83,7 @@ def test_only_values_that_start_with_an_expression_are_masked() -> None:
 
 
 def test_comments_cdata_and_declarations_are_skipped() -> None:
-    text = '<?pi @(x?><!-- @(unclosed --><![CDATA[@( ]]><a>@(1)</a>'
+    text = "<?pi @(x?><!-- @(unclosed --><![CDATA[@( ]]><a>@(1)</a>"
     m = mask(text)
     assert [e.value for e in m.expressions] == ["@(1)"]
 
@@ -88,7 +92,7 @@ def test_marker_never_collides_with_the_document() -> None:
     text = '<a x="kgexprx0_" y="kgexpr1&#120;" z="@(1)"/>'
     m = mask(text)
     assert m.marker not in text and m.marker not in "kgexpr1x"
-    assert m.restore('kgexprx0_') == "kgexprx0_"
+    assert m.restore("kgexprx0_") == "kgexprx0_"
 
 
 def test_positions_map_back_to_the_original() -> None:
@@ -112,7 +116,7 @@ def test_unclosed_expression_is_a_config_error_with_position() -> None:
 
 
 @settings(max_examples=200, deadline=1000)
-@given(st.text(alphabet=st.sampled_from(list('<>@(){}"\'$/*\\ \nax=-!&;')), max_size=200))
+@given(st.text(alphabet=st.sampled_from(list("<>@(){}\"'$/*\\ \nax=-!&;")), max_size=200))
 def test_mask_round_trips_or_raises_config_error(text: str) -> None:
     try:
         m = mask(text)

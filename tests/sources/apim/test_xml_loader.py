@@ -26,7 +26,7 @@ GOLDEN = Path(__file__).parent / "golden"
 def dump_yaml(data: object) -> str:
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined,assignment]
     yaml.width = 4096
     out = io.StringIO()
     yaml.dump(data, out)
@@ -37,7 +37,9 @@ def check_golden(out_path: Path, data: object) -> None:
     text = dump_yaml(data)
     if os.environ.get("KUBEGATE_REGEN_GOLDEN"):
         out_path.write_text(text, encoding="utf-8")
-    assert out_path.exists(), f"{out_path.name} missing: run with KUBEGATE_REGEN_GOLDEN=1 and review"
+    assert out_path.exists(), (
+        f"{out_path.name} missing: run with KUBEGATE_REGEN_GOLDEN=1 and review"
+    )
     assert text == out_path.read_text(encoding="utf-8")
 
 
@@ -114,7 +116,9 @@ def test_fragment_root() -> None:
 
 
 def test_bytes_with_bom_and_utf16() -> None:
-    text = '<?xml version="1.0" encoding="utf-16"?>\n<policies><inbound><base/></inbound></policies>'
+    text = (
+        '<?xml version="1.0" encoding="utf-16"?>\n<policies><inbound><base/></inbound></policies>'
+    )
     a = parse_policy_xml(text.encode("utf-16"))
     b = parse_policy_xml(b"\xef\xbb\xbf" + text.encode("utf-8"))
     assert isinstance(a, PolicyDocument) and a == b
@@ -130,7 +134,7 @@ def test_bytes_with_bom_and_utf16() -> None:
         ("<set-header name='x'/>", "not a policy document", 1, 1),
         ("<policies><inbound>hello</inbound></policies>", "text is not allowed", 1, 20),
         ("<policies><inbound a='1'/></policies>", "takes no attributes", 1, 11),
-        ("<policies>\n<inbound><x c=\"@(a(\"/></inbound></policies>", "not closed", 2, 16),
+        ('<policies>\n<inbound><x c="@(a("/></inbound></policies>', "not closed", 2, 16),
         ('<!DOCTYPE policies [<!ENTITY e "x">]><policies/>', "not allowed", 1, None),
         ("<!DOCTYPE policies><policies/>", "DOCTYPE", 1, None),
         ("<policies>&e;</policies>", "undefined entity", 1, 11),
@@ -163,7 +167,9 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 
 SEED = (GOLDEN / "expressions.in.xml").read_text(encoding="utf-8")
-ALPHABET = st.sampled_from(list('<>&"\'(){}@$;/\\-! \n=x') + ["<!--", "-->", "<![CDATA[", "@(", "@{"])
+ALPHABET = st.sampled_from(
+    list("<>&\"'(){}@$;/\\-! \n=x") + ["<!--", "-->", "<![CDATA[", "@(", "@{"]
+)
 
 
 @settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
@@ -189,3 +195,16 @@ def test_fuzz_arbitrary_text_only_raises_config_error(text: str) -> None:
         parse_policy_xml(text)
     except ConfigError:
         pass
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_positions_with_any_line_ending(newline: str) -> None:
+    text = newline.join(
+        ["<policies>", "  <inbound>", '\t<a x="@(1 <\r\n 2)"/> <b/>', "  </inbound>", "</policies>"]
+    )
+    doc = load_policy_xml(text)
+    assert doc.inbound is not None
+    a, b = doc.inbound
+    assert a.attributes["x"] == "@(1 <\r\n 2)"
+    assert (a.line, a.column, a.positions["x"]) == (3, 2, (3, 8))
+    assert (b.line, b.column) == (4, 8)
