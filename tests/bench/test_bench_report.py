@@ -19,6 +19,7 @@ def test_ratio_uses_baseline_of_same_round_and_connections() -> None:
     compute_ratios(rows, "nginx")
     assert [r.rps_ratio for r in rows] == pytest.approx([1.0, 0.75, 1.0, 0.9, 1.0, 0.9])
     assert [r.p99_ratio for r in rows] == pytest.approx([1.0, 1.5, 1.0, 1.5, 1.0, 1.0])
+    assert [r.cpu_ratio for r in rows] == pytest.approx([1.0] * 6)
 
 
 def test_failed_rows_and_missing_baseline_get_no_ratio() -> None:
@@ -49,6 +50,7 @@ def test_summary_takes_medians_and_checks_targets() -> None:
     assert s["kg"].rps == 15000 and s["kg"].cpu_us_per_req == 55
     assert s["kg"].rps_ratio == pytest.approx(0.75)
     assert s["kg"].p99_ratio == pytest.approx(1.75)
+    assert s["kg"].cpu_ratio == pytest.approx(55 / 32)  # median of per-round ratios
     assert s["kg"].verdict.startswith("pass")
     assert s["kg"].failures == ["boom"]
     assert s["nginx"].verdict == ""
@@ -73,7 +75,7 @@ def test_markdown_tables() -> None:
     compute_ratios(rows, "nginx")
     table = rows_table(rows)
     lines = table.splitlines()
-    assert lines[2].startswith("| nginx | 64 | 1 | 20,000 | 1.33 | 4.00 | 10.0 | 0 | 1.00 | 1.00 |")
+    assert lines[2] == "| nginx | 64 | 1 | 20,000 | 1.33 | 4.00 | 10.0 | 0 | 1.00 | 1.00 | 1.00 |"
     assert "FAILED: exit 1 / bad config" in lines[3]
     assert all(line.count("|") == lines[0].count("|") for line in lines)
     md = markdown("t", {"cpu": "x"}, rows, summarize(rows), "nginx")

@@ -1,0 +1,128 @@
+"""Benchmark scenarios as data.
+
+A scenario is a dict (or YAML mapping) with:
+
+* ``name`` — row label; unique.
+* ``kind`` — ``"nginx"`` (the reverse-proxy peer) or ``"kubegate"``.
+* ``workers`` — kubegate ``--workers`` (ignored for nginx).
+* ``config`` — kubegate YAML template; ``{listen}``, ``{admin}``, ``{backend}``,
+  ``{backend_port}`` and ``{workdir}`` are replaced, every other brace (such as
+  ``{id}`` in a path template or ``${ENV}``) is left alone.
+* ``path`` — request path sent by wrk (default ``/api/items/1``).
+* ``headers`` — extra request headers for wrk (e.g. a subscription key).
+* ``files`` — optional ``{file name: text}`` written into ``{workdir}`` first
+  (policy XML and the like); the text is rendered like ``config``.
+* ``target`` — optional ``{rps_ratio: 0.7, p99_ratio: 2.0}`` checked in the
+  summary against the baseline scenario.
+
+Other issues add rows by appending to ``SCENARIOS`` or by passing
+``--scenarios extra.yaml`` (a YAML list of such mappings) to ``bench/run.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+DEFAULT_PATH = "/api/items/1"
+
+SIMPLE_API = """\
+gateway:
+  listeners: [{address: "{listen}"}]
+  admin: "{admin}"
+  workers: 1
+apis:
+  - name: bench
+    path: /api
+    backend: {backend}
+    operations:
+      - method: GET
+        path: "/items/{id}"
+"""
+
+SCENARIOS: list[dict[str, Any]] = [
+    {"name": "nginx", "kind": "nginx"},
+    {
+        "name": "kubegate-1w",
+        "kind": "kubegate",
+        "workers": 1,
+        "config": SIMPLE_API,
+        "target": {"rps_ratio": 0.7, "p99_ratio": 2.0},
+    },
+    {
+        "name": "kubegate-2w",
+        "kind": "kubegate",
+        "workers": 2,
+        "config": SIMPLE_API,
+        "target": {"rps_ratio": 0.8},
+    },
+]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    kind: str
+    workers: int = 1
+    config: str = ""
+    path: str = DEFAULT_PATH
+    headers: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    target: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Scenario:
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"scenario {d.get('name')!r}: unknown keys {sorted(unknown)}")
+        if d.get("kind") not in ("nginx", "kubegate"):
+            raise ValueError(f"scenario {d.get('name')!r}: kind must be 'nginx' or 'kubegate'")
+        if d["kind"] == "kubegate" and not d.get("config"):
+            raise ValueError(f"scenario {d['name']!r}: kubegate scenarios need a config")
+        return cls(
+            name=str(d["name"]),
+            kind=str(d["kind"]),
+            workers=int(d.get("workers", 1)),
+            config=str(d.get("config", "")),
+            path=str(d.get("path", DEFAULT_PATH)),
+            headers={str(k): str(v) for k, v in (d.get("headers") or {}).items()},
+            files={str(k): str(v) for k, v in (d.get("files") or {}).items()},
+            target={str(k): float(v) for k, v in (d.get("target") or {}).items()},
+        )
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    """Replace only the known ``{key}`` tokens; all other braces stay as they are."""
+    out = template
+    for key, value in values.items():
+        out = out.replace("{" + key + "}", value)
+    return out
+
+
+def load(dicts: list[dict[str, Any]]) -> list[Scenario]:
+    scenarios = [Scenario.from_dict(d) for d in dicts]
+    names = [s.name for s in scenarios]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"duplicate scenario names: {dupes}")
+    return scenarios
+
+
+def load_file(path: Path) -> list[dict[str, Any]]:
+    data = YAML(typ="safe").load(path.read_text())
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+        raise ValueError(f"{path}: expected a YAML list of scenario mappings")
+    return data
+
+
+def select(scenarios: list[Scenario], names: list[str] | None) -> list[Scenario]:
+    if not names:
+        return scenarios
+    known = {s.name for s in scenarios}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise ValueError(f"unknown scenarios {missing}; known: {sorted(known)}")
+    return [s for s in scenarios if s.name in names]
