@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_context
+from expr_helpers import make_context
 
 from kubegate.sources.apim.expressions import (
     ExpressionCompileError,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Iterator
+from collections.abc import Iterator, Mapping
 
 import pytest
 from corpus_scan import CORPUS, corpus_expressions
@@ -44,4 +44,4 @@ def test_corpus_expressions_compile() -> None:
     print(f"\n{ok}/{len(found)} corpus expressions compile; most common failures:")
     for message, count in failures.most_common(10):
         print(f"{count:4}  {message}")
-    assert ok / len(found) >= 0.88
+    assert ok / len(found) >= 0.9

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import NOW, run
+from expr_helpers import NOW, run
 
 from kubegate.sources.apim.expressions import ExpressionError, JObject
 
@@ -193,3 +193,17 @@ def test_null_conditional_short_circuits_whole_chain() -> None:
     assert run("context.User?.Email.Length") is None
     assert run('context.Variables.GetValueOrDefault<string>("nope")?.Length ?? -1') == -1
     assert run('((JObject)null)?["a"]') is None
+
+
+def test_json_element_assignment_and_hashing() -> None:
+    src = '@{ var o = new JObject(); o["a"] = 1; o["b"] = new JArray(1, 2); o["b"][0] = "x"; return o.ToString(Formatting.None); }'
+    assert run(src) == '{"a":1,"b":["x",2]}'
+    with pytest.raises(ExpressionError, match="cannot assign"):
+        run('@{ var v = context.Variables; v["a"] = 1; return 1; }')
+    sha = 'Convert.ToBase64String(SHA256.Create().ComputeHash(Encoding.UTF8.GetBytes("abc")))'
+    assert run(sha) == "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="
+    mac = ('Convert.ToBase64String(new System.Security.Cryptography.HMACSHA256('
+           'Encoding.UTF8.GetBytes("k")).ComputeHash(Encoding.UTF8.GetBytes("abc")))')
+    assert run(mac) == "NC5RnOCtbAOja5jus/HRMNtIE7nfTRFg7aSI1xLceO4="
+    assert run("new Random(7).Next(1, 3)") in (1, 2)
+    assert run('new [] {"POST"}.Contains("post", StringComparer.OrdinalIgnoreCase)') is True

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from expr_helpers import make_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from conftest import make_context
 
 from kubegate.sources.apim.expressions import (
     ExpressionCompileError,
@@ -43,7 +43,7 @@ def test_random_text_only_fails_with_compile_errors(text: str) -> None:
     _check(text)
 
 
-@settings(max_examples=400, deadline=500)
+@settings(max_examples=300, deadline=500)
 @given(st.lists(TOKENS, max_size=40))
 def test_random_token_soup_only_fails_with_our_errors(tokens: list[str]) -> None:
     body = " ".join(tokens)

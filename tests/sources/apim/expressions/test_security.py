@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import make_context, run
+from expr_helpers import make_context, run
 
 from kubegate.policies import context as context_module
 from kubegate.policies.context_http import Headers, MessageBody, Request, Response, Url
@@ -80,3 +80,15 @@ def test_work_is_bounded() -> None:
         run(doubling)
     with pytest.raises(ExpressionError, match="padding"):
         run('"x".PadLeft(100000000)')
+
+
+def test_integers_stay_64_bit() -> None:
+    assert run("9223372036854775807 + 1") == -(2**63)
+    squares = '@{ var x = 3; foreach (var c in "' + "a" * 60 + '") { x *= x; } return x; }'
+    assert -(2**63) <= run(squares) < 2**63
+    with pytest.raises(ExpressionCompileError, match="too large"):
+        compile_expression("@(" + "9" * 5000 + ")")
+    with pytest.raises(ExpressionError, match="too large or too small"):
+        run('int.Parse("' + "9" * 30 + '")')
+    with pytest.raises(ExpressionError, match="too large or too small"):
+        run("(long)1e300")

@@ -1,0 +1,197 @@
+"""Request/response pieces of the policy context: headers, URL, body.
+
+``Headers`` keeps header names case-insensitively with their first spelling
+and every value in order; policies mutate it (``set``/``append``/``delete``)
+and the proxy writes it back with ``to_list()``. ``MessageBody`` follows
+APIM: reading it without ``preserveContent`` consumes it (later reads see an
+empty body)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from kubegate.sources.apim.expressions import (
+    CONTEXT_MEMBERS,
+    ExpressionError,
+    JArray,
+    JObject,
+    ReadOnlyMultiMap,
+    parse_json,
+)
+
+
+class Headers(ReadOnlyMultiMap):
+    __cs_type__ = "Headers"
+    __cs_members__ = CONTEXT_MEMBERS["Headers"]
+    __slots__ = ("_items",)
+
+    def __init__(self, pairs: list[tuple[str, str]] | None = None) -> None:
+        self._items: dict[str, tuple[str, list[str]]] = {}
+        for name, value in pairs or ():
+            self.append(name, value)
+
+    def values_of(self, name: str) -> list[str] | None:
+        found = self._items.get(name.lower())
+        return None if found is None else found[1]
+
+    def names(self) -> list[str]:
+        return [n for n, _ in self._items.values()]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        values = self.values_of(name)
+        return default if values is None else ",".join(values)
+
+    def get_all(self, name: str) -> list[str]:
+        return list(self.values_of(name) or ())
+
+    def set(self, name: str, values: str | list[str]) -> None:
+        self._items[name.lower()] = (name, [values] if isinstance(values, str) else list(values))
+
+    def append(self, name: str, value: str) -> None:
+        found = self._items.get(name.lower())
+        if found is None:
+            self._items[name.lower()] = (name, [value])
+        else:
+            found[1].append(value)
+
+    def delete(self, name: str) -> None:
+        self._items.pop(name.lower(), None)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._items
+
+    def to_list(self) -> list[tuple[str, str]]:
+        return [(n, v) for n, values in self._items.values() for v in values]
+
+
+class QueryParameters(ReadOnlyMultiMap):
+    """Query parameters (case-sensitive names), mutable like ``Headers``."""
+
+    __cs_type__ = "Query"
+    __slots__ = ("_items",)
+
+    def __init__(self, query: str = "") -> None:
+        self._items: dict[str, list[str]] = {}
+        for name, value in parse_qsl(query.lstrip("?"), keep_blank_values=True):
+            self._items.setdefault(name, []).append(value)
+
+    def values_of(self, name: str) -> list[str] | None:
+        return self._items.get(name)
+
+    def names(self) -> list[str]:
+        return list(self._items)
+
+    def set(self, name: str, values: str | list[str]) -> None:
+        self._items[name] = [values] if isinstance(values, str) else list(values)
+
+    def append(self, name: str, value: str) -> None:
+        self._items.setdefault(name, []).append(value)
+
+    def delete(self, name: str) -> None:
+        self._items.pop(name, None)
+
+    def to_query_string(self) -> str:
+        parts = [f"{quote(n, safe='')}={quote(v, safe='')}" for n, vs in self._items.items()
+                 for v in vs]
+        return "?" + "&".join(parts) if parts else ""
+
+
+class Url:
+    __cs_type__ = "Url"
+    __cs_members__ = CONTEXT_MEMBERS["Url"]
+    __slots__ = ("Scheme", "Host", "Port", "Path", "_raw_query", "_query")
+
+    def __init__(self, scheme: str, host: str, port: int, path: str, query: str = "") -> None:
+        self.Scheme = scheme
+        self.Host = host
+        self.Port = port
+        self.Path = path
+        self._raw_query = query.lstrip("?")
+        self._query: QueryParameters | None = None
+
+    @property
+    def Query(self) -> QueryParameters:
+        if self._query is None:
+            self._query = QueryParameters(self._raw_query)
+        return self._query
+
+    @property
+    def QueryString(self) -> str:
+        if self._query is None:
+            return "?" + self._raw_query if self._raw_query else ""
+        return self._query.to_query_string()
+
+    def ToString(self) -> str:
+        default = {"http": 80, "https": 443}.get(self.Scheme.lower())
+        port = "" if self.Port == default else f":{self.Port}"
+        return f"{self.Scheme}://{self.Host}{port}{self.Path}{self.QueryString}"
+
+    def copy(self) -> Url:
+        return Url(self.Scheme, self.Host, self.Port, self.Path, self.QueryString)
+
+
+class MessageBody:
+    __cs_type__ = "Body"
+    __cs_members__ = CONTEXT_MEMBERS["Body"]
+    __slots__ = ("content",)
+
+    def __init__(self, content: bytes | None = None) -> None:
+        self.content = content
+
+    def As(self, T: str | None = None, preserveContent: bool = False) -> Any:  # noqa: N802, N803
+        data = self.content or b""
+        if not preserveContent:
+            self.content = b""
+        kind = (T or "string").split(".")[-1]
+        if kind in ("string", "String"):
+            return data.decode("utf-8", errors="replace")
+        if kind == "byte[]":
+            return data
+        if kind in ("JObject", "JArray", "JToken"):
+            value = parse_json(data.decode("utf-8", errors="replace"))
+            if kind == "JObject" and value is not None and not isinstance(value, JObject):
+                raise ExpressionError("the body is not a JSON object")
+            if kind == "JArray" and value is not None and not isinstance(value, JArray):
+                raise ExpressionError("the body is not a JSON array")
+            return value
+        raise ExpressionError(f"Body.As<{T}>() is not supported")
+
+
+class Request:
+    __cs_type__ = "Request"
+    __cs_members__ = CONTEXT_MEMBERS["Request"]
+    __slots__ = ("Method", "Url", "_original", "Headers", "IpAddress", "Body",
+                 "MatchedParameters", "Certificate")
+
+    def __init__(self, method: str, url: Url, headers: Headers, ip: str, body: MessageBody,
+                 matched: dict[str, str] | None = None) -> None:
+        self.Method = method
+        self.Url = url
+        self._original: Url | tuple[str, str, int, str, str] = (
+            url.Scheme, url.Host, url.Port, url.Path, url._raw_query)
+        self.Headers = headers
+        self.IpAddress = ip
+        self.Body = body
+        self.MatchedParameters: dict[str, str] = matched or {}
+        self.Certificate: object = None
+
+    @property
+    def OriginalUrl(self) -> Url:
+        """The URL as received, whatever policies later do to ``Url``."""
+        if isinstance(self._original, tuple):
+            self._original = Url(*self._original)
+        return self._original
+
+
+class Response:
+    __cs_type__ = "Response"
+    __cs_members__ = CONTEXT_MEMBERS["Response"]
+    __slots__ = ("StatusCode", "StatusReason", "Headers", "Body")
+
+    def __init__(self, status: int = 200, reason: str = "OK",
+                 headers: list[tuple[str, str]] | None = None, body: bytes | None = None) -> None:
+        self.StatusCode = status
+        self.StatusReason = reason
+        self.Headers = Headers(headers)
+        self.Body = MessageBody(body)

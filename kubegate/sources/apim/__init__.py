@@ -1,0 +1,1 @@
+"""APIM sources: policy XML documents and the C#-subset policy expression compiler."""

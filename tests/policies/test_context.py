@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kubegate.policies.context import (
+    ApiInfo,
+    Context,
+    DeploymentInfo,
+    GatewayInfo,
+    Headers,
+    LastError,
+    OperationInfo,
+    Response,
+)
+from kubegate.sources.apim.expressions import ExpressionError, JObject, compile_expression
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(body: bytes | None = None, host: str = "gw.local:8443", **kw: object) -> Context:
+    return Context.for_request(
+        "GET", "/api/items", "a=1&b=x%20y", [("Accept", "text/plain"), ("X-A", "1"), ("x-a", "2")],
+        "192.0.2.1", "https", host, ApiInfo(Id="items", Name="Items", Path="api"),
+        OperationInfo(Id="list", Name="List", Method="GET", UrlTemplate="/items"), body,
+        **kw)  # type: ignore[arg-type]
+
+
+def test_headers_are_case_insensitive_multi_valued_and_mutable() -> None:
+    h = Headers([("Content-Type", "a"), ("X-A", "1"), ("x-a", "2")])
+    assert h.get("content-type") == "a" and h.get_all("X-a") == ["1", "2"]
+    assert h.GetValueOrDefault("X-A", "") == "1,2" and "x-A" in h
+    h.set("X-A", "3")
+    h.append("New", "v")
+    h.delete("content-type")
+    assert h.to_list() == [("X-A", "3"), ("New", "v")]
+    assert h.get("missing", "d") == "d" and h.Count == 2 and h.Keys == ["X-A", "New"]
+    with pytest.raises(ExpressionError):
+        h.Item("missing")
+
+
+def test_for_request_builds_url_and_request() -> None:
+    ctx = make()
+    url = ctx.Request.Url
+    assert (url.Scheme, url.Host, url.Port, url.Path) == ("https", "gw.local", 8443, "/api/items")
+    assert url.QueryString == "?a=1&b=x%20y"
+    assert url.Query.GetValueOrDefault("b") == "x y"
+    url.Query.set("c", "z")
+    url.Query.delete("a")
+    assert url.QueryString == "?b=x%20y&c=z"
+    url.Path = "/rewritten"
+    assert ctx.Request.OriginalUrl.Path == "/api/items"
+    assert ctx.Request.OriginalUrl.QueryString == "?a=1&b=x%20y"
+    assert ctx.Request.Headers.get("x-a") == "1,2"
+    assert ctx.Request.IpAddress == "192.0.2.1" and ctx.Api is not None and ctx.Api.Path == "api"
+    assert make(host="gw.local").Request.Url.Port == 443
+    assert make(host="[::1]:9000").Request.Url.Host == "[::1]"
+    assert make(host="[::1]").Request.Url.Port == 443
+    assert Context.for_request("GET", "/", "", [], "ip", "http", "h", None, None).Request.Url.ToString() == "http://h/"
+
+
+def test_body_reads_consume_unless_preserved() -> None:
+    ctx = make(b'{"a": [1, {"b": 2}]}')
+    body = ctx.Request.Body
+    obj = body.As("JObject", preserveContent=True)
+    assert isinstance(obj, JObject) and obj["a"][1]["b"] == 2
+    assert body.As("string", preserveContent=True) == '{"a": [1, {"b": 2}]}'
+    assert body.As() == '{"a": [1, {"b": 2}]}'
+    assert body.As() == "" and body.content == b""
+    assert make(b"").Request.Body.As("JObject") is None
+    with pytest.raises(ExpressionError, match="not a JSON array"):
+        make(b"{}").Request.Body.As("JArray")
+    with pytest.raises(ExpressionError, match="invalid JSON"):
+        make(b"{nope").Request.Body.As("JObject")
+
+
+def test_time_request_id_and_lazy_parts() -> None:
+    clock = FakeClock()
+    ctx = make(clock=clock, request_id="rid")
+    clock.now += 2.5
+    assert ctx.Timestamp == datetime.fromtimestamp(1000.0, UTC)
+    assert ctx.Elapsed == timedelta(seconds=2.5)
+    assert ctx.now() == datetime.fromtimestamp(1002.5, UTC)
+    assert ctx.RequestId == "rid"
+    fresh = make()
+    assert fresh.RequestId == fresh.RequestId and len(fresh.RequestId) == 36
+    assert make().RequestId != fresh.RequestId
+    assert ctx.Response.StatusCode == 200 and ctx.Response.Headers.to_list() == []
+    ctx.Response = Response(404, "Not Found", [("A", "b")], b"x")
+    assert compile_expression("@(context.Response.StatusReason + context.Response.Body.As<string>())")(ctx) == "Not Foundx"
+
+
+def test_expressions_see_records() -> None:
+    ctx = make()
+    ctx.LastError = LastError(Source="validate-jwt", Reason="TokenExpired", Message="expired")
+    ctx.Deployment = DeploymentInfo(Region="west", ServiceName="gw", Gateway=GatewayInfo(Id="g1"))
+    ctx.Variables["v"] = "x"
+    expr = compile_expression(
+        '@(context.LastError.Source + "/" + context.LastError.Reason + "/" + '
+        'context.Deployment.Gateway.Id + "/" + context.Variables["v"] + "/" + context.Operation.Name)')
+    assert expr(ctx) == "validate-jwt/TokenExpired/g1/x/List"
+    with pytest.raises(TypeError):
+        LastError(Bogus=1)
+
+
+def test_context_slots_prevent_new_attributes() -> None:
+    ctx = make()
+    with pytest.raises(AttributeError):
+        ctx.Extra = 1  # type: ignore[attr-defined]
