@@ -65,11 +65,15 @@ class _Node(Generic[T]):
     methods: dict[str, T] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
 class Match(Generic[T]):
-    target: T
-    params: dict[str, str]
-    rest: list[str]  # segments after the API prefix
+    """A routing result; `rest` holds the segments after the API prefix."""
+
+    __slots__ = ("target", "params", "rest")
+
+    def __init__(self, target: T, params: dict[str, str], rest: list[str]) -> None:
+        self.target = target
+        self.params = params
+        self.rest = rest
 
 
 class OperationTrie(Generic[T]):
@@ -101,7 +105,10 @@ class OperationTrie(Generic[T]):
 
     def lookup(self, method: str, segments: list[str], start: int) -> tuple[T, dict[str, str]] | None:
         params: dict[str, str] = {}
-        node = self._walk(self.root, segments, start, params)
+        node = self._greedy(segments, start, params)
+        if node is None:
+            params = {}
+            node = self._walk(self.root, segments, start, params)
         if node is not None:
             target = node.methods.get(method) or node.methods.get(ANY_METHOD)
             if target is None and method == "HEAD":
@@ -110,6 +117,19 @@ class OperationTrie(Generic[T]):
                 return target, params
         target = self.catch_all.get(method) or self.catch_all.get(ANY_METHOD)
         return (target, {}) if target is not None else None
+
+    def _greedy(self, segs: list[str], start: int, params: dict[str, str]) -> _Node[T] | None:
+        """The first path the backtracking walk would try; usually the only one needed."""
+        node = self.root
+        for i in range(start, len(segs)):
+            child = node.static.get(segs[i])
+            if child is None:
+                child = node.param
+                if child is None:
+                    return None
+                params[node.param_name] = segs[i]
+            node = child
+        return node if node.methods else None
 
     def _walk(
         self, node: _Node[T], segs: list[str], i: int, params: dict[str, str]

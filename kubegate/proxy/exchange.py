@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 BODY_BUFFER_LIMIT = 256 * 1024
 CRLF = b"\r\n"
 NO_BODY_STATUSES = frozenset({204, 304})
+PLAIN_CONNECTION_TOKENS = frozenset({b"keep-alive", b"close", b"upgrade"})
 
 
 class Exchange:
@@ -183,7 +184,7 @@ class Exchange:
                 elif low == b"transfer-encoding":
                     up_chunked = True
                 elif low == b"connection":
-                    drop = connection_tokens([value])
+                    drop = connection_tokens([value]) - PLAIN_CONNECTION_TOKENS
                 continue
             lines.append(name + b": " + value + CRLF)
         if drop:
