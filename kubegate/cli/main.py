@@ -8,6 +8,7 @@ from kubegate import __version__
 from kubegate.cli.demo import demo
 from kubegate.cli.openapi_cmd import openapi
 from kubegate.cli.run import run, validate
+from kubegate.cli.store_cmd import migrate, products, subscriptions
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,6 +21,9 @@ cli.add_command(run)
 cli.add_command(validate)
 cli.add_command(demo)
 cli.add_command(openapi)
+cli.add_command(products)
+cli.add_command(subscriptions)
+cli.add_command(migrate)
 
 
 def main() -> None:
