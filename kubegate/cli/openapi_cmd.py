@@ -147,11 +147,40 @@ def import_cmd(
 
 @openapi.command("fix-host")
 @click.argument("spec")
-@click.option("--host", required=True, help="HOST:PORT the spec should point at")
+@click.option("--host", help="HOST:PORT the spec should point at")
+@click.option(
+    "--k8s-service",
+    help="NAMESPACE/SERVICE[:PORT]: take HOST:PORT from the Service's NodePort on a Ready node",
+)
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="for --k8s-service")
 @click.option("--scheme", default="http", show_default=True, type=click.Choice(["http", "https"]))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
-def fix_host_cmd(spec: str, host: str, scheme: str, output: str) -> None:
+def fix_host_cmd(
+    spec: str,
+    host: str | None,
+    k8s_service: str | None,
+    kubeconfig: str | None,
+    scheme: str,
+    output: str,
+) -> None:
     """Write SPEC with host/schemes (2.0) or servers (3.x) set to HOST."""
+    if (host is None) == (k8s_service is None):
+        _fail("give exactly one of --host or --k8s-service")
+        return
+    if k8s_service is not None:
+        from kubegate.sources.kubernetes.nodeport import parse_service_ref, resolve_nodeport
+
+        try:
+            ns, name, port = parse_service_ref(k8s_service)
+            addresses = resolve_nodeport(ns, name, port, kubeconfig=kubeconfig)
+        except Exception as exc:  # noqa: BLE001 - kubeconfig, API and lookup errors
+            _fail(f"--k8s-service {k8s_service}: {exc}")
+            return
+        if not addresses:
+            _fail(f"--k8s-service {k8s_service}: no Ready node with an InternalIP")
+            return
+        host = f"{addresses[0][0]}:{addresses[0][1]}"
+    assert host is not None
     try:
         doc, _ = load_document(spec)
         fixed = fix_host(doc, host, scheme)

@@ -13,8 +13,6 @@ from typing import Any
 
 import click
 
-from kubegate.admin.app import AdminState, create_app
-from kubegate.admin.server import start_admin
 from kubegate.compile.load import Overrides, SpecCache, load, watched_files
 from kubegate.model.errors import ConfigError
 from kubegate.proxy.runtime import FileWatcher, Worker
@@ -124,6 +122,9 @@ def _listening(addresses: list[tuple[str, int]], admin: str) -> None:
 async def serve_single(config_path: str, loader: Any, config: Any, snapshot: Any,
                        announce: Callable[[Worker], None] | None = None) -> None:
     """One process: data plane, admin app and config file watcher on one loop."""
+    from kubegate.admin.app import AdminState, create_app
+    from kubegate.admin.server import start_admin
+
     worker = Worker(loader, config, snapshot, reuse_port=False)
 
     def status() -> dict[str, Any]:
@@ -145,6 +146,9 @@ async def serve_single(config_path: str, loader: Any, config: Any, snapshot: Any
 
 
 async def _supervisor_main(config_path: str, loader: Any, config: Any, argv: Any) -> None:
+    from kubegate.admin.app import AdminState, create_app
+    from kubegate.admin.server import start_admin
+
     current = {"config": config}
 
     def validate_config() -> bool:

@@ -84,7 +84,7 @@ def load(path: str | Path, overrides: Overrides = Overrides(),
     config = overrides.apply(load_config(path))
     config = resolve_openapi(config, Path(path).resolve().parent, cache or SpecCache())
     try:
-        snapshot = build_snapshot(config)
+        snapshot = build_snapshot(config, Path(path).resolve().parent)
     except ConfigError as exc:
         raise ConfigError(
             [Problem(p.message, p.file or str(path), p.line, p.column, p.field) for p in exc.problems]

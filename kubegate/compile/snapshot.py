@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kubegate.compile.backends import Backend, parse_backend
+from kubegate.compile.policies import PolicyLoader
 from kubegate.compile.router import ANY_METHOD, Router
 from kubegate.model.config import Config
 from kubegate.model.errors import ConfigError, Problem
@@ -28,6 +30,7 @@ class RouteTarget:
     template: str
     backend: Backend
     pipeline: Any = None  # compiled policy pipeline; None = plain proxy (fast path)
+    prefix: str = ""  # the API's path prefix ("" or "/orders")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +51,13 @@ class Snapshot:
         }
 
 
-def build_snapshot(config: Config) -> Snapshot:
-    """Compile a validated config; every problem is reported, not only the first."""
+def build_snapshot(config: Config, base_dir: Path | None = None) -> Snapshot:
+    """Compile a validated config; every problem is reported, not only the first.
+
+    `base_dir` is where relative policy files are read from (the config's folder)."""
     router: Router[RouteTarget] = Router()
     problems: list[Problem] = []
+    policies = PolicyLoader(config, base_dir or Path.cwd())
     backends: dict[str, Backend] = {}
     for i, api in enumerate(config.apis):
         where = f"apis[{i}]"
@@ -66,14 +72,17 @@ def build_snapshot(config: Config) -> Snapshot:
         backends.setdefault(backend.url, backend)
         trie = router.api(api.path)
         if api.operations is None:
-            trie.add_catch_all(ANY_METHOD, RouteTarget(api.name, "*", "/*", backend))
+            pipeline = policies.pipeline(api, i, None, 0, "*")
+            trie.add_catch_all(ANY_METHOD, RouteTarget(api.name, "*", "/*", backend, pipeline, api.path))
             continue
         for j, op in enumerate(api.operations):
             op_id = op.id or f"{op.method.lower()}-{op.path.strip('/').replace('/', '-') or 'root'}"
+            pipeline = policies.pipeline(api, i, op, j, op_id)
             try:
-                trie.add(op.method, op.path, RouteTarget(api.name, op_id, op.path, backend))
+                trie.add(op.method, op.path, RouteTarget(api.name, op_id, op.path, backend, pipeline, api.path))
             except ValueError as exc:
                 problems.append(Problem(str(exc), field=f"{where}.operations[{j}]"))
+    problems += policies.problems
     if problems:
         raise ConfigError(problems)
     return Snapshot(next(_versions), config, router, tuple(backends.values()))

@@ -41,7 +41,7 @@ class ClientConnection(asyncio.Protocol):
     __slots__ = (
         "server", "scheme", "transport", "parser", "client_ip", "queue", "current",
         "url", "headers", "head_bytes", "in_head", "closing", "pause_reasons",
-        "write_paused", "deadline", "tunnel", "upgrade_value", "dead",
+        "write_paused", "deadline", "tunnel", "upgrade_value", "dead", "head_chunk",
     )
 
     def __init__(self, server: ServerState, scheme: bytes = b"http") -> None:
@@ -63,6 +63,7 @@ class ClientConnection(asyncio.Protocol):
         self.tunnel: Exchange | None = None
         self.upgrade_value = b""
         self.dead = False
+        self.head_chunk = 0  # bytes of the chunk that completed the last head, plus before
 
     # -- asyncio.Protocol ---------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -84,6 +85,7 @@ class ClientConnection(asyncio.Protocol):
             return
         if self.dead:
             return
+        self.head_chunk = self.head_bytes + len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:

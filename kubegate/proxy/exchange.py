@@ -20,7 +20,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from kubegate.proxy.errors import json_error, reason
-from kubegate.proxy.headers import RESPONSE_SPECIAL, connection_tokens
+from kubegate.proxy.headers import response_header_block
 from kubegate.proxy.upstream import Pool, UpstreamConnection
 
 if TYPE_CHECKING:
@@ -29,23 +29,30 @@ if TYPE_CHECKING:
 BODY_BUFFER_LIMIT = 256 * 1024
 CRLF = b"\r\n"
 NO_BODY_STATUSES = frozenset({204, 304})
-PLAIN_CONNECTION_TOKENS = frozenset({b"keep-alive", b"close", b"upgrade"})
 
 
 class Exchange:
-    __slots__ = (
-        "conn", "pool", "head", "chunked", "head_request", "keep_alive", "upgrade",
-        "req_done", "buffer", "buffered", "upstream", "connecting", "out", "resp_started",
-        "resp_mode", "resp_done", "up_keep", "informational", "tunnelled", "finished",
-        "local", "retried", "body_sent", "client_http10", "body_left", "up_eof",
-    )
+    # Class-level defaults: a new exchange sets only what differs per request.
+    req_done = False
+    buffered = 0
+    upstream: UpstreamConnection | None = None
+    connecting: asyncio.Task[None] | None = None
+    resp_started = False
+    resp_mode = 0  # 0 raw/none, 1 chunked, 2 close-delimited
+    resp_done = False
+    up_keep = False
+    informational = False
+    up_eof = False  # the backend's body ends when it closes the connection
+    tunnelled = False
+    finished = False
+    retried = False
+    body_sent = False
 
     def __init__(
         self,
         conn: ClientConnection,
         pool: Pool | None,
         head: bytes,
-        *,
         chunked: bool = False,
         head_request: bool = False,
         keep_alive: bool = True,
@@ -63,22 +70,8 @@ class Exchange:
         self.upgrade = upgrade
         self.client_http10 = client_http10
         self.local = local  # a response the gateway writes itself, instead of proxying
-        self.req_done = False
         self.buffer: list[bytes] = []
-        self.buffered = 0
-        self.upstream: UpstreamConnection | None = None
-        self.connecting: asyncio.Task[None] | None = None
         self.out: list[bytes] = []
-        self.resp_started = False
-        self.resp_mode = 0  # 0 raw/none, 1 chunked, 2 close-delimited
-        self.resp_done = False
-        self.up_keep = False
-        self.informational = False
-        self.up_eof = False  # the backend's body ends when it closes the connection
-        self.tunnelled = False
-        self.finished = False
-        self.retried = False
-        self.body_sent = False
         self.body_left = body_limit  # bytes the client may still send
 
     # -- starting ---------------------------------------------------------------
@@ -149,6 +142,7 @@ class Exchange:
         up = self.upstream
         if up is not None:
             up.write(data)
+            up.deadline = self.conn.server.now + self.conn.server.response_timeout
         else:
             self.buffer.append(data)
             self.buffered += len(data)
@@ -164,53 +158,33 @@ class Exchange:
                 self.buffer.append(b"0\r\n\r\n")
 
     # -- response (upstream -> client) ----------------------------------------------
-    def upstream_head(
-        self, status: int, headers: list[tuple[bytes, bytes]], version: str, keep_alive: bool
-    ) -> None:
+    def upstream_head(self, status: int, head: bytes, keep_alive: bool) -> None:
         if status < 200 and status != 101:
             self.informational = True  # 100 Continue & co: the gateway answered those itself
             return
         self.informational = False
         conn = self.conn
-        drop: set[bytes] | None = None
-        length: bytes | None = None
-        up_chunked = False
-        lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason(status))]
-        for name, value in headers:
-            low = name.lower()
-            if low in RESPONSE_SPECIAL:
-                if low == b"content-length":
-                    length = value
-                elif low == b"transfer-encoding":
-                    up_chunked = True
-                elif low == b"connection":
-                    drop = connection_tokens([value]) - PLAIN_CONNECTION_TOKENS
-                continue
-            lines.append(name + b": " + value + CRLF)
-        if drop:
-            lines = [ln for ln in lines if ln.split(b":", 1)[0].lower() not in drop]
+        block, has_length, up_chunked = response_header_block(head)
+        parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason(status)), block]
         if status == 101 and self.upgrade:
-            lines.append(b"connection: upgrade\r\nupgrade: " + conn.upgrade_value + CRLF + CRLF)
-            self.out.append(b"".join(lines))
+            parts.append(b"connection: upgrade\r\nupgrade: " + conn.upgrade_value + CRLF + CRLF)
+            self.out.append(b"".join(parts))
             self.resp_started = True
             self.tunnelled = True  # from now on bytes pass through untouched
             return
-        no_body = self.head_request or status in NO_BODY_STATUSES
-        if length is not None:
-            lines.append(b"content-length: " + length + CRLF)
-        elif not no_body:
+        if not has_length and not (self.head_request or status in NO_BODY_STATUSES):
             self.up_eof = not up_chunked
             if self.client_http10:
                 self.resp_mode = 2
                 self.keep_alive = False
             else:
                 self.resp_mode = 1
-                lines.append(b"transfer-encoding: chunked\r\n")
+                parts.append(b"transfer-encoding: chunked\r\n")
         if not self.keep_alive or conn.closing:
             self.keep_alive = False
-            lines.append(b"connection: close\r\n")
-        lines.append(CRLF)
-        self.out.append(b"".join(lines))
+            parts.append(b"connection: close\r\n")
+        parts.append(CRLF)
+        self.out.append(b"".join(parts))
         self.resp_started = True
         self.up_keep = keep_alive
         if self.head_request and self.upstream is not None:

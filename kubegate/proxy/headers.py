@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 # RFC 9110 7.6.1 connection-specific fields, plus the de-facto ones.
 HOP_BY_HOP = frozenset(
     {
@@ -41,3 +43,44 @@ def valid_content_length(values: list[bytes]) -> int | None:
         if other.strip() != first:
             return None
     return int(first)
+
+
+PLAIN_CONNECTION_TOKENS = frozenset({b"keep-alive", b"close", b"upgrade"})
+_HOP_LINE = re.compile(
+    rb"^(connection|keep-alive|proxy-connection|te|trailer|transfer-encoding|upgrade"
+    rb"|proxy-authenticate|proxy-authorization)[ \t]*:[ \t]*([^\r\n]*)\r\n",
+    re.IGNORECASE | re.MULTILINE,
+)
+_LENGTH_LINE = re.compile(rb"^content-length[ \t]*:", re.IGNORECASE | re.MULTILINE)
+
+
+def response_header_block(head: bytes) -> tuple[bytes, bool, bool]:
+    """From a raw response head: (header lines without hop-by-hop fields, each
+    ending in CRLF; whether Content-Length is present; whether the body is chunked)."""
+    block = head[head.find(b"\r\n") + 2 : -2]
+    chunked = False
+    hops = _HOP_LINE.findall(block)
+    if hops:
+        named: set[bytes] = set()
+        for name, value in hops:
+            low = name.lower()
+            if low == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+            elif low == b"connection" and value.lower() not in PLAIN_CONNECTION_TOKENS:
+                named |= connection_tokens([value]) - PLAIN_CONNECTION_TOKENS
+        block = _HOP_LINE.sub(b"", block)
+        if named:
+            block = b"".join(
+                line + b"\r\n" for line in block.split(b"\r\n")[:-1]
+                if line.split(b":", 1)[0].strip().lower() not in named
+            )
+    return block, _LENGTH_LINE.search(block) is not None, chunked
+
+
+def header_pairs(block: bytes) -> list[tuple[bytes, bytes]]:
+    """Header lines (as from response_header_block) as (name, value) pairs."""
+    pairs = []
+    for line in block.split(b"\r\n")[:-1]:
+        name, _, value = line.partition(b":")
+        pairs.append((name.strip(), value.strip()))
+    return pairs

@@ -7,11 +7,13 @@ over the headers and plain bytes concatenation.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import httptools
 
 from kubegate.compile.router import BadPath, split_path
+from kubegate.policies.context_info import ApiInfo, OperationInfo
+from kubegate.policies.state import PolicyContext
 from kubegate.proxy.errors import NOT_FOUND_MESSAGE, json_error
 from kubegate.proxy.exchange import Exchange
 from kubegate.proxy.headers import (
@@ -22,9 +24,12 @@ from kubegate.proxy.headers import (
 )
 
 if TYPE_CHECKING:
+    from kubegate.compile.router import Match
+    from kubegate.compile.snapshot import RouteTarget
     from kubegate.proxy.client import ClientConnection
 
 CRLF = b"\r\n"
+INF = float("inf")
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _HOST = re.compile(rb"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_~%!$&'()*+,;=]*)(:[0-9]*)?$")
 
@@ -53,7 +58,8 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
     url = b"".join(conn.url)
     if len(url) > server.max_request_line:
         return _local(conn, 414, "Request-URI too long", False)
-    if sum(len(n) + len(v) for n, v in headers) + 4 * len(headers) > server.max_header_size:
+    if conn.head_chunk > server.max_header_size and (
+            sum(len(n) + len(v) for n, v in headers) + 4 * len(headers) > server.max_header_size):
         return _local(conn, 431, "Request header fields too large", False)
 
     host: bytes | None = None
@@ -143,10 +149,11 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
     # -- the upstream request head
     depth = len(segments) - len(match.rest)
     backend = target.backend
-    if depth == 0:
-        upstream_path = backend.base_path + normalised
-    else:
-        upstream_path = backend.base_path + "/" + "/".join(normalised.split("/")[depth + 1:])
+    rest_path = normalised if depth == 0 else "/" + "/".join(normalised.split("/")[depth + 1:])
+    if target.pipeline is not None:
+        return policy_exchange(conn, match, method_text, normalised, query, headers, host,
+                               keep_alive and not is_upgrade, head_only)
+    upstream_path = backend.base_path + rest_path
     lines = [method, b" ", upstream_path.encode("ascii")]
     if query:
         lines += (b"?", query)
@@ -167,8 +174,27 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
         conn.upgrade_value = upgrade
         lines += (b"connection: upgrade\r\nupgrade: ", upgrade, CRLF)
     lines.append(CRLF)
-    return Exchange(
-        conn, server.pools.get(backend), b"".join(lines), chunked=chunked, head_request=head_only,
-        keep_alive=keep_alive, upgrade=is_upgrade, client_http10=version == "1.0",
-        body_limit=max_body or float("inf"),
-    )
+    return Exchange(conn, server.pools.get(backend), b"".join(lines), chunked, head_only,
+                    keep_alive, is_upgrade, version == "1.0", None, max_body or INF)
+
+
+def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: str, path: str,
+                    query: bytes, headers: list[tuple[bytes, bytes]], host: bytes | None,
+                    keep_alive: bool, head_only: bool) -> Exchange:
+    """The exchange for an operation with policies: they see a Context of the request."""
+    from kubegate.proxy.policy_exchange import PolicyExchange
+
+    target = match.target
+    hop = REQUEST_SPECIAL - {b"host", b"content-length", b"x-forwarded-for"}
+    pairs = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers
+             if n.lower() not in hop]
+    ctx = cast(PolicyContext, PolicyContext.for_request(
+        method, path, query.decode("latin-1"), pairs, conn.client_ip.decode(),
+        conn.scheme.decode(), (host or b"").decode("latin-1"),
+        ApiInfo(Id=target.api, Name=target.api, Path=target.prefix.lstrip("/")), OperationInfo(
+            Id=target.operation, Name=target.operation, Method=method,
+            UrlTemplate=target.template),
+        matched_parameters=match.params))
+    limit = conn.server.max_body or float("inf")
+    return PolicyExchange(conn, target, ctx, keep_alive=keep_alive, head_only=head_only,  # type: ignore[return-value]
+                          body_limit=limit)

@@ -18,6 +18,7 @@ import logging
 import socket
 import ssl
 import time
+from typing import Any
 
 from kubegate.compile.snapshot import Snapshot
 from kubegate.model.config import Gateway, Listener
@@ -42,12 +43,14 @@ class ServerState:
         self.response_timeout = timeouts.response
         self.upstream_idle_timeout = gateway.upstream.idle_timeout
         self.forwarded_headers = gateway.forwarded_headers
-        self.pools = Pools(gateway.upstream.max_idle_per_backend, timeouts.connect)
+        self.pools = Pools(gateway.upstream.max_idle_per_backend, timeouts.connect,
+                           timeouts.response, lambda: self.now)
         self.connections: set[ClientConnection] = set()
         self.active: set[UpstreamConnection] = set()
         self.now = time.monotonic()
         self.draining = False
         self.requests = 0
+        self.backend_cache: dict[str, Any] = {}  # set-backend-service URLs, parsed once
         self.backend_errors = 0
         self._idle_event: asyncio.Event | None = None
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httptools
@@ -24,7 +26,8 @@ if TYPE_CHECKING:
 
 
 class UpstreamConnection(asyncio.Protocol):
-    __slots__ = ("pool", "transport", "parser", "owner", "closed", "uses", "deadline", "_headers")
+    __slots__ = ("pool", "transport", "parser", "owner", "closed", "uses", "deadline", "raw",
+                 "in_head")
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
@@ -34,7 +37,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.closed = False
         self.uses = 0
         self.deadline = 0.0
-        self._headers: list[tuple[bytes, bytes]] = []
+        self.raw = b""  # bytes of the response head not yet complete (see data_received)
+        self.in_head = True
 
     # -- asyncio.Protocol -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -48,6 +52,11 @@ class UpstreamConnection(asyncio.Protocol):
         if owner.tunnelled:
             owner.client_write(data)
             return
+        self.deadline = self.pool.now() + self.pool.response_timeout  # silence, not duration
+        if self.in_head:
+            # The head is taken raw, not header by header: per-header parser callbacks
+            # cost more than the rest of the response path together.
+            self.raw = self.raw + data if self.raw else data
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -73,24 +82,29 @@ class UpstreamConnection(asyncio.Protocol):
             self.owner.conn.resume_client_reading()
 
     # -- httptools callbacks ------------------------------------------------------
-    def on_message_begin(self) -> None:
-        self._headers = []
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name, value))
-
     def on_headers_complete(self) -> None:
         p = self.parser
+        raw = self.raw
+        end = raw.find(b"\r\n\r\n")
+        status = p.get_status_code()
+        head = raw[: end + 4] if end >= 0 else b""
+        if status >= 200 or status == 101:
+            self.in_head = False
+            self.raw = b""
+        else:  # an informational head: the final one follows in the same bytes
+            self.raw = raw[end + 4 :] if end >= 0 else b""
         if self.owner is not None:
-            self.owner.upstream_head(
-                p.get_status_code(), self._headers, p.get_http_version(), p.should_keep_alive()
-            )
+            if end < 0:  # llhttp accepted a head we cannot cut: refuse to guess
+                self.owner.upstream_failed("invalid response head from backend")
+                return
+            self.owner.upstream_head(status, head, p.should_keep_alive())
 
     def on_body(self, body: bytes) -> None:
         if self.owner is not None:
             self.owner.upstream_body(body)
 
     def on_message_complete(self) -> None:
+        self.in_head = True  # the next bytes start the next response's head
         if self.owner is not None:
             self.owner.upstream_complete(self.parser.should_keep_alive())
 
@@ -99,9 +113,12 @@ class UpstreamConnection(asyncio.Protocol):
         if self.transport is not None and not self.closed:
             self.transport.write(data)
 
+
     def reset_parser(self) -> None:
         """After a response whose body the parser could not know was absent (HEAD)."""
         self.parser = httptools.HttpResponseParser(self)
+        self.in_head = True
+        self.raw = b""
 
     def close(self) -> None:
         self.closed = True
@@ -125,8 +142,11 @@ class UpstreamConnection(asyncio.Protocol):
 class Pool:
     """Keep-alive connections to one backend origin (scheme, host, port)."""
 
-    def __init__(self, backend: Backend, max_idle: int, connect_timeout: float) -> None:
+    def __init__(self, backend: Backend, max_idle: int, connect_timeout: float,
+                 response_timeout: float = 60.0, now: Callable[[], float] = time.monotonic) -> None:
         self.backend = backend
+        self.response_timeout = response_timeout
+        self.now = now
         self.max_idle = max_idle
         self.connect_timeout = connect_timeout
         self.idle: list[UpstreamConnection] = []
@@ -195,15 +215,19 @@ class Pool:
 class Pools:
     """One Pool per backend origin, shared by every snapshot of a worker."""
 
-    def __init__(self, max_idle: int, connect_timeout: float) -> None:
+    def __init__(self, max_idle: int, connect_timeout: float, response_timeout: float = 60.0,
+                 now: Callable[[], float] = time.monotonic) -> None:
         self.max_idle = max_idle
         self.connect_timeout = connect_timeout
+        self.response_timeout = response_timeout
+        self.now = now
         self._pools: dict[tuple[str, str, int], Pool] = {}
 
     def get(self, backend: Backend) -> Pool:
         pool = self._pools.get(backend.key)
         if pool is None:
-            pool = self._pools[backend.key] = Pool(backend, self.max_idle, self.connect_timeout)
+            pool = self._pools[backend.key] = Pool(backend, self.max_idle, self.connect_timeout,
+                                                   self.response_timeout, self.now)
         return pool
 
     def sweep(self, cutoff: float) -> None:

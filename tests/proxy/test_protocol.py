@@ -42,7 +42,7 @@ def test_get_is_forwarded_and_answered(rig: Rig, piecewise: bool) -> None:
     rig.reply(OK, piecewise=piecewise)
     lines, body = head_of(rig.ct.take())
     assert lines[0] == "HTTP/1.1 200 OK"
-    assert "content-length: 2" in lines and "Content-Type: text/plain" in lines
+    assert "Content-Length: 2" in lines and "Content-Type: text/plain" in lines
     assert body == b"ok"
     assert not rig.ct.closed
     assert len(rig.pool.idle) == 2  # the connection went back to the pool
@@ -129,7 +129,7 @@ def test_head_response_completes_without_body(rig: Rig) -> None:
     assert rig.upstream_sent().startswith(b"HEAD /base/items/1")
     rig.reply(b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n")
     lines, body = head_of(rig.ct.take())
-    assert "content-length: 1234" in lines and body == b""
+    assert "Content-Length: 1234" in lines and body == b""
     rig.send(GET)  # the same upstream connection is usable again
     assert rig.upstream_sent().startswith(b"GET")
     rig.reply(OK)

@@ -1,0 +1,135 @@
+"""Request metrics recorded by the data plane: plain in-process aggregates.
+
+How it works: `RequestMetrics.observe` does one dict look-up by the tuple
+(api, operation, status class, subscription) and bumps a few ints in a list
+(count, 429 count, two histograms as bucket counters + sums). Nothing is
+formatted, locked or allocated per request once a series exists. Prometheus
+text is produced only when scraped (`kubegate.observability.exposition`).
+
+Invariants:
+* cardinality is bounded: at most `max_series` series; a new label combination
+  past that is recorded under subscription "other" and, if still new, under
+  (api "other", operation "other"), so memory stays bounded whatever clients send;
+* counters only grow within a process (a worker's totals are cumulative), so
+  summing the dumps of every worker gives correct totals (`merge`);
+* single-threaded: the data plane records from its event loop only.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Any
+
+#: Histogram upper bounds in seconds (the +Inf bucket is implicit).
+BUCKETS: tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                              0.5, 1.0, 2.5, 5.0, 10.0)
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+NO_SUBSCRIPTION = "none"
+OTHER = "other"
+# A series: [count, count_429, total_sum, backend_sum, *total_buckets, *backend_buckets]
+_N = len(BUCKETS) + 1
+_T0 = 4
+_B0 = 4 + _N
+_SIZE = 4 + 2 * _N
+
+SeriesKey = tuple[str, str, int, str]
+
+
+class RequestMetrics:
+    """Per-process request aggregates; see the module docstring."""
+
+    __slots__ = ("series", "max_series", "rejections", "gauges", "events")
+
+    def __init__(self, max_series: int = 5000) -> None:
+        self.series: dict[SeriesKey, list[float]] = {}
+        self.max_series = max_series
+        self.rejections: dict[tuple[str, str], int] = {}  # (api, kind) -> count
+        self.gauges: dict[tuple[str, str], float] = {}  # (backend, state) -> value
+        self.events: dict[tuple[str, str], int] = {}  # (event, outcome) -> count
+
+    def observe(self, api: str, operation: str, status: int, subscription: str | None,
+                total_s: float, backend_s: float) -> None:
+        """Record one finished request (`backend_s` 0 when no backend was called)."""
+        key = (api, operation, status // 100, subscription or NO_SUBSCRIPTION)
+        s = self.series.get(key)
+        if s is None:
+            s = self._new(key)
+        s[0] += 1
+        if status == 429:
+            s[1] += 1
+        s[2] += total_s
+        s[3] += backend_s
+        s[_T0 + bisect_left(BUCKETS, total_s)] += 1
+        s[_B0 + bisect_left(BUCKETS, backend_s)] += 1
+
+    def _new(self, key: SeriesKey) -> list[float]:
+        if len(self.series) >= self.max_series:
+            key = (key[0], key[1], key[2], OTHER)
+            if key not in self.series and len(self.series) >= self.max_series:
+                key = (OTHER, OTHER, key[2], OTHER)
+        s = self.series.get(key)
+        if s is None:
+            s = self.series[key] = [0] * _SIZE
+        return s
+
+    def reject(self, api: str, kind: str) -> None:
+        """A request refused by a limit: kind is "rate-limit", "quota" or "concurrency"."""
+        k = (api, kind)
+        self.rejections[k] = self.rejections.get(k, 0) + 1
+
+    def event(self, name: str, outcome: str = "ok") -> None:
+        """Count an event: ("reload", "ok"|"error"), ("jwks_fetch", "ok"|"error")..."""
+        k = (name, outcome)
+        self.events[k] = self.events.get(k, 0) + 1
+
+    def set_pool(self, backend: str, idle: int, busy: int) -> None:
+        """Upstream connection pool state of one backend (a gauge; last value wins)."""
+        self.gauges[(backend, "idle")] = idle
+        self.gauges[(backend, "busy")] = busy
+
+    def dump(self) -> dict[str, Any]:
+        """A JSON-able copy (what a worker writes for the admin process to merge)."""
+        return {
+            "series": [[*k, *v] for k, v in self.series.items()],
+            "rejections": [[*k, v] for k, v in self.rejections.items()],
+            "gauges": [[*k, v] for k, v in self.gauges.items()],
+            "events": [[*k, v] for k, v in self.events.items()],
+        }
+
+
+def merge(dumps: list[dict[str, Any]]) -> RequestMetrics:
+    """Sum several processes' dumps into one RequestMetrics (gauges are summed too)."""
+    out = RequestMetrics(max_series=1 << 62)
+    for d in dumps:
+        for row in d.get("series", ()):
+            key = (str(row[0]), str(row[1]), int(row[2]), str(row[3]))
+            s = out.series.setdefault(key, [0] * _SIZE)
+            for i, v in enumerate(row[4:4 + _SIZE]):
+                s[i] += v
+        for name, table in (("rejections", out.rejections), ("gauges", out.gauges),
+                            ("events", out.events)):
+            for a, b, v in d.get(name, ()):
+                table[(a, b)] = table.get((a, b), 0) + v
+    return out
+
+
+def histogram(series: list[float], backend: bool = False) -> list[float]:
+    """The bucket counters (not cumulative) of a series' total or backend histogram."""
+    start = _B0 if backend else _T0
+    return series[start:start + _N]
+
+
+def quantile(buckets: list[float], q: float) -> float | None:
+    """Estimate a quantile from bucket counters (linear within a bucket, as PromQL does)."""
+    total = sum(buckets)
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0.0
+    for i, n in enumerate(buckets):
+        if seen + n >= rank and n > 0:
+            lower = BUCKETS[i - 1] if i > 0 else 0.0
+            upper = BUCKETS[i] if i < len(BUCKETS) else BUCKETS[-1]
+            return lower + (upper - lower) * ((rank - seen) / n)
+        seen += n
+    return BUCKETS[-1]

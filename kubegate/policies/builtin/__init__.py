@@ -1,0 +1,25 @@
+"""Built-in policies; importing this package registers them all."""
+
+from . import (  # noqa: F401
+    cache_value,
+    check_header,
+    choose,
+    cors,
+    forward_request,
+    include_fragment,
+    integration,
+    ip_filter,
+    limit_concurrency,
+    managed_identity,
+    response_cache,
+    retry,
+    return_response,
+    rewrite_uri,
+    send_request,
+    set_backend_service,
+    set_body,
+    set_header,
+    simple,
+    transform,
+    validate_jwt,
+)

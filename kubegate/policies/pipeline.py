@@ -1,0 +1,155 @@
+"""A compiled pipeline: inbound -> backend -> outbound, and on-error.
+
+``Pipeline.execute(ctx, send)`` runs the sections in order. ``send(ctx)`` is the
+data plane's callback: it forwards ``ctx.Request`` to ``ctx.backend_url`` (or
+the API's backend when that is None) and fills ``ctx.Response``; it loads the
+response body only when ``needs_response_body`` (otherwise
+``ctx.Response.Body.content`` stays ``None`` and the body streams later). A
+step returning ``STOP`` (return-response, mock-response, CORS preflight) ends
+the pipeline; the response it set is final and outbound does not run.
+
+Errors (``PolicyFailure``, ``ExpressionError``, ``BackendError`` from ``send``,
+any other exception of a step) fill ``context.LastError`` and run ``on-error``
+on a response pre-set to the error's response. An error inside ``on-error``
+gives 500 with ``{"statusCode": 500, "message": "Internal server error"}``.
+
+Invariant: a Pipeline is immutable and shared by every request of its operation.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kubegate.model.errors import ConfigError
+from kubegate.model.policy import SECTIONS, PolicyElement
+from kubegate.sources.apim.expressions import ExpressionError
+
+from . import builtin  # noqa: F401  (registers the built-in policies)
+from .compiler import CompileEnv, Compiler
+from .context import LastError, Response
+from .errors import BackendError, PolicyFailure
+from .runtime import Block, Located, Send, Step, run_block, trace
+
+INTERNAL_ERROR = json.dumps({"statusCode": 500, "message": "Internal server error"}).encode()
+JSON = [("Content-Type", "application/json")]
+
+
+class Pipeline:
+    __slots__ = ("inbound", "backend", "outbound", "on_error", "needs_request_body",
+                 "needs_response_body")
+
+    def __init__(self, inbound: Block, backend: Block, outbound: Block, on_error: Block,
+                 needs_request_body: bool, needs_response_body: bool) -> None:
+        self.inbound = inbound
+        self.backend = backend
+        self.outbound = outbound
+        self.on_error = on_error
+        self.needs_request_body = needs_request_body
+        self.needs_response_body = needs_response_body
+
+    async def execute(self, ctx: Any, send: Send) -> None:
+        ctx.send = send
+        section = "inbound"
+        try:
+            if await run_block(self.inbound, ctx) is None:
+                section = "backend"
+                if await run_block(self.backend, ctx) is None:
+                    section = "outbound"
+                    await run_block(self.outbound, ctx)
+        except Located as located:
+            await self._on_error(ctx, located.error, located.step, section)
+        if ctx.response_headers:
+            for name, value in ctx.response_headers:
+                if name == "Vary":
+                    ctx.Response.Headers.append(name, value)
+                else:
+                    ctx.Response.Headers.set(name, value)
+
+    async def _on_error(self, ctx: Any, error: BaseException, step: Step, section: str) -> None:
+        source, reason, message, status, headers, body = describe_error(error, step)
+        ctx.LastError = LastError(Source=source, Reason=reason, Message=message,
+                                  Scope=step.scope, Section=section, Path=step.path,
+                                  PolicyId=step.policy_id)
+        ctx.Response = Response(status, _reason_phrase(status), headers, body)
+        trace(ctx, f"error in {step.label}: {reason}: {message}")
+        try:
+            await run_block(self.on_error, ctx)
+        except Located as located:
+            trace(ctx, f"error in on-error {located.step.label}: {located.error}")
+            ctx.Response = Response(500, "Internal Server Error", list(JSON), INTERNAL_ERROR)
+
+    def describe(self) -> dict[str, Any]:
+        """A plain description (golden tests, ``policy check --json``)."""
+        def block(steps: Block) -> list[dict[str, Any]]:
+            return [{"path": s.path, "line": s.line, "async": s.is_async,
+                     **({"detail": s.detail} if s.detail else {})} for s in steps]
+        return {"needs_request_body": self.needs_request_body,
+                "needs_response_body": self.needs_response_body,
+                "inbound": block(self.inbound), "backend": block(self.backend),
+                "outbound": block(self.outbound), "on-error": block(self.on_error)}
+
+
+def describe_error(error: BaseException, step: Step
+                   ) -> tuple[str, str, str, int, list[tuple[str, str]], bytes]:
+    """Source, Reason, Message, status, headers and body for an error of ``step``."""
+    if isinstance(error, PolicyFailure):
+        return (error.source or step.name, error.reason, error.message, error.status,
+                list(error.headers) or list(JSON), error.response_body())
+    if isinstance(error, BackendError):
+        body = json.dumps({"statusCode": error.status, "message": error.message}).encode()
+        return step.name, error.reason, error.message, error.status, list(JSON), body
+    if isinstance(error, ExpressionError):
+        return step.name, error.reason, error.message, 500, list(JSON), INTERNAL_ERROR
+    return step.name, "PolicyExecutionFailure", str(error) or type(error).__name__, 500, \
+        list(JSON), INTERNAL_ERROR
+
+
+_PHRASES = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+            404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
+            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+def _reason_phrase(status: int) -> str:
+    from http import HTTPStatus
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return _PHRASES.get(status, "")
+
+
+def compile_pipeline(merged: Any, env: CompileEnv | None = None) -> Pipeline:
+    """Compile a ``MergedPolicy`` (sections of elements, ``<base/>`` resolved).
+
+    Raises ``ConfigError`` listing every problem found."""
+    pipeline, problems = compile_pipeline_collect(merged, env)
+    if problems.problems:
+        raise problems
+    assert pipeline is not None
+    return pipeline
+
+
+def compile_pipeline_collect(merged: Any, env: CompileEnv | None = None
+                             ) -> tuple[Pipeline | None, ConfigError]:
+    """Like ``compile_pipeline`` but returns the problems instead of raising."""
+    compiler = Compiler(env or CompileEnv())
+    blocks: dict[str, Block] = {}
+    for name in SECTIONS:
+        compiler.section = name
+        elements: tuple[PolicyElement, ...] = merged.section(name)
+        for el in elements:
+            if el.name == "base":
+                compiler.problem(el, "<base/> must be resolved by merging scopes first")
+        blocks[name] = compiler.compile_block([e for e in elements if e.name != "base"], name)
+        if name == "backend" and not elements:
+            blocks[name] = (default_forward(),)
+    if compiler.problems:
+        return None, ConfigError(compiler.problems)
+    return Pipeline(blocks["inbound"], blocks["backend"], blocks["outbound"], blocks["on-error"],
+                    compiler.needs_request_body, compiler.needs_response_body), ConfigError([])
+
+
+def default_forward() -> Step:
+    from .builtin.forward_request import forward
+    return Step(forward(None), is_async=True, name="forward-request",
+                path="backend/forward-request (default)")

@@ -1,0 +1,33 @@
+"""``PolicyContext``: the ``Context`` plus the engine's per-request slots.
+
+The expression-visible ``Context`` (context.py) is not touched; the engine's own
+state lives in extra slots that expressions cannot reach (they are not in
+``__cs_members__``):
+
+* ``send`` — the data plane's backend callback for this request;
+* ``backend_url`` — set by ``set-backend-service``; ``None`` means the API's backend;
+* ``trace`` — decision lines (``None`` until something is traced; set it to a list
+  and ``Tracing = True`` to trace every step);
+* ``response_headers`` — headers ``cors`` adds to the final response;
+* ``cache_key`` — the response-cache key ``cache-lookup`` computed on a miss.
+
+Build it with ``PolicyContext.for_request(...)`` (same arguments as ``Context``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .context import Context
+
+
+class PolicyContext(Context):
+    __slots__ = ("send", "backend_url", "trace", "response_headers", "cache_key")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.send: Callable[[Any], Awaitable[None]] | None = None
+        self.backend_url: str | None = None
+        self.trace: list[str] | None = None
+        self.response_headers: list[tuple[str, str]] | None = None
+        self.cache_key: str | None = None

@@ -1,0 +1,173 @@
+"""An exchange whose operation has policies: the compiled pipeline decides.
+
+How this works: the request body is gathered (bounded by the body limit), then
+the operation's Pipeline runs on a Context built from the request. Its `send`
+callback forwards `ctx.Request` through `forward()` to `ctx.backend_url` or the
+operation's backend. The final `ctx.Response` is written with Content-Length
+framing. It sits in the client connection's queue like a plain Exchange, so
+pipelined responses stay in order.
+
+Invariant: `finished` is set exactly once, when the response is written or the
+client went away; nothing is written after that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from kubegate.compile.backends import Backend, parse_backend
+from kubegate.compile.snapshot import RouteTarget
+from kubegate.model.errors import ConfigError
+from kubegate.policies.context import Response
+from kubegate.policies.errors import BackendError
+from kubegate.policies.state import PolicyContext
+from kubegate.proxy.errors import json_error, reason
+from kubegate.proxy.forward import forward
+from kubegate.proxy.headers import RESPONSE_SPECIAL
+
+if TYPE_CHECKING:
+    from kubegate.proxy.client import ClientConnection
+
+log = logging.getLogger("kubegate.policies")
+CRLF = b"\r\n"
+
+
+class PolicyExchange:
+    local = None
+    upgrade = False
+    upstream = None
+    tunnelled = False
+
+    def __init__(self, conn: ClientConnection, target: RouteTarget, ctx: PolicyContext, *,
+                 keep_alive: bool, head_only: bool, body_limit: float) -> None:
+        self.conn = conn
+        self.target = target
+        self.ctx = ctx
+        self.keep_alive = keep_alive
+        self.head_only = head_only
+        self.body_left = body_limit
+        self.body = bytearray()
+        self.buffer: list[bytes] = []
+        self.req_done = False
+        self.started = False
+        self.finished = False
+        self.task: asyncio.Task[None] | None = None
+        self.pending: bytes | None = None  # a refusal waiting for its turn in the queue
+
+    # -- the client connection's side ---------------------------------------------
+    def start(self) -> None:
+        self.started = True
+        if self.pending is not None:
+            self._write(self.pending)
+        elif self.req_done:
+            self._launch()
+
+    def over_body_limit(self, n: int) -> bool:
+        self.body_left -= n
+        return self.body_left < 0
+
+    def request_body(self, chunk: bytes) -> None:
+        if not self.finished:
+            self.body += chunk
+
+    def request_complete(self) -> None:
+        self.req_done = True
+        if self.started:
+            self._launch()
+
+    def reject_body(self, status: int, message: str) -> None:
+        self.keep_alive = False
+        if self.task is not None:
+            self.task.cancel()
+        refusal = json_error(status, message, keep_alive=False, head_only=self.head_only)
+        if self.started:
+            self._write(refusal)
+        else:
+            self.pending = refusal
+
+    def abandon(self) -> None:
+        self.finished = True
+        if self.task is not None:
+            self.task.cancel()
+
+    # -- running the pipeline --------------------------------------------------------
+    def _launch(self) -> None:
+        if self.task is None and not self.finished:
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        ctx = self.ctx
+        ctx.Request.Body.content = bytes(self.body)
+        pipeline = self.target.pipeline
+        try:
+            await pipeline.execute(ctx, self._send)
+            response = ctx.Response
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug in a policy must not take the worker down
+            log.exception("policy pipeline of %s/%s failed", self.target.api, self.target.operation)
+            response = Response(500, "Internal Server Error", [("Content-Type", "application/json")],
+                                b'{"statusCode": 500, "message": "Internal server error"}')
+        self._write(self._response_bytes(response))
+
+    async def _send(self, ctx: Any) -> None:
+        backend = self._backend(getattr(ctx, "backend_url", None))
+        url = ctx.Request.Url
+        path = url.Path
+        prefix = self.target.prefix  # policies see the full path; the backend gets the rest
+        if prefix and (path == prefix or path.startswith(prefix + "/")):
+            path = path[len(prefix):] or "/"
+        query = url.QueryString.lstrip("?")
+        path_query = path + ("?" + query if query else "")
+        body = ctx.Request.Body.content
+        state = self.conn.server
+        forwarded = []
+        if state.forwarded_headers:
+            forwarded = [(b"x-forwarded-for", self.conn.client_ip),
+                         (b"x-forwarded-proto", self.conn.scheme)]
+        status, phrase, headers, data = await forward(
+            state, backend, ctx.Request.Method, path_query, ctx.Request.Headers.to_list(), body,
+            forwarded, state.max_body)
+        ctx.Response = Response(status, phrase, headers, data)
+
+    def _backend(self, url: str | None) -> Backend:
+        if not url:
+            return self.target.backend
+        cache = self.conn.server.backend_cache
+        backend = cache.get(url)
+        if backend is None:
+            try:
+                backend = parse_backend(url, "set-backend-service")
+            except ConfigError as exc:
+                raise BackendError(500, f"invalid backend URL {url!r}: {exc}") from None
+            if len(cache) < 1024:
+                cache[url] = backend
+        return backend
+
+    def _response_bytes(self, response: Response) -> bytes:
+        status = int(response.StatusCode)
+        body = response.Body.content or b""
+        lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason(status))]
+        for name, value in response.Headers.to_list():
+            raw = name.encode("latin-1")
+            if raw.lower() in RESPONSE_SPECIAL:
+                continue
+            lines.append(raw + b": " + value.encode("latin-1") + CRLF)
+        if status >= 200 and status not in (204, 304):
+            lines.append(b"content-length: %d\r\n" % len(body))
+        if not self.keep_alive or self.conn.closing:
+            self.keep_alive = False
+            lines.append(b"connection: close\r\n")
+        lines.append(CRLF)
+        if not self.head_only and status not in (204, 304):
+            lines.append(body)
+        return b"".join(lines)
+
+    def _write(self, data: bytes) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self.conn.write(data)
+        self.conn.exchange_finished(self)  # type: ignore[arg-type]

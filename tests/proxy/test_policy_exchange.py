@@ -1,0 +1,104 @@
+"""Operations with policies: the data plane runs the pipeline and its `send`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from typing import Any
+
+from kubegate.compile.router import Router
+from kubegate.compile.snapshot import RouteTarget, Snapshot
+from kubegate.policies.context import Response
+from kubegate.policies.errors import BackendError
+from tests.proxy.conftest import Rig, make_rig
+
+
+class StubPipeline:
+    """Stands in for a compiled pipeline: adds a header, forwards, edits the response."""
+
+    needs_request_body = True
+    needs_response_body = True
+
+    def __init__(self, short_circuit: bool = False) -> None:
+        self.short_circuit = short_circuit
+        self.seen_body: bytes | None = None
+
+    async def execute(self, ctx: Any, send: Any) -> None:
+        self.seen_body = ctx.Request.Body.content
+        if self.short_circuit:
+            ctx.Response = Response(403, "Forbidden", [("Content-Type", "text/plain")], b"no")
+            return
+        ctx.Request.Headers.set("X-Policy", "on")
+        try:
+            await send(ctx)
+        except BackendError as exc:
+            ctx.Response = Response(exc.status, "", [], json.dumps({"e": exc.message}).encode())
+            return
+        ctx.Response.Headers.set("X-Out", str(ctx.Response.StatusCode))
+
+
+def with_pipeline(rig: Rig, pipeline: Any) -> None:
+    old = rig.state.snapshot
+    router: Router[RouteTarget] = Router()
+    for api in old.config.apis:
+        trie = router.api(api.path)
+        for op in api.operations or ():
+            found = old.router.lookup(op.method, [s for s in (api.path + op.path.replace("{", "").replace("}", "")).split("/") if s])
+            assert found is not None
+            trie.add(op.method, op.path, replace(found.target, pipeline=pipeline))
+    rig.state.install(Snapshot(old.version + 1, old.config, router, old.backends))
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_pipeline_sees_the_request_and_edits_both_ways() -> None:
+    rig = make_rig()
+    stub = StubPipeline()
+    with_pipeline(rig, stub)
+    rig.send(b"POST /api/items?a=1 HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\n\r\nhello")
+    await settle()
+    sent = rig.upstream_sent()
+    head, _, body = sent.partition(b"\r\n\r\n")
+    assert head.startswith(b"POST /base/items?a=1 HTTP/1.1\r\n")
+    assert b"X-Policy: on" in head and b"content-length: 5" in head and body == b"hello"
+    assert stub.seen_body == b"hello"
+    rig.reply(b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
+    await settle()
+    out = rig.ct.take()
+    assert out.startswith(b"HTTP/1.1 201 Created\r\n")
+    assert b"X-Out: 201" in out and b"content-length: 2" in out and out.endswith(b"\r\n\r\nok")
+    assert len(rig.pool.idle) == 2  # the connection went back to the pool
+
+
+async def test_pipeline_can_answer_without_the_backend() -> None:
+    rig = make_rig()
+    with_pipeline(rig, StubPipeline(short_circuit=True))
+    rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\n\r\n")
+    await settle()
+    assert rig.upstream_sent() == b""
+    out = rig.ct.take()
+    assert out.startswith(b"HTTP/1.1 403 Forbidden\r\n") and out.endswith(b"no")
+
+
+async def test_backend_failure_reaches_the_pipeline_as_backend_error() -> None:
+    rig = make_rig()
+    with_pipeline(rig, StubPipeline())
+    rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\n\r\n")
+    await settle()
+    rig.upstreams[0][0].connection_lost(ConnectionResetError())
+    await settle()
+    out = rig.ct.take()
+    assert out.startswith(b"HTTP/1.1 502 ") and b"closed before a complete response" in out
+
+
+async def test_pipelined_policy_requests_stay_in_order() -> None:
+    rig = make_rig()
+    with_pipeline(rig, StubPipeline(short_circuit=True))
+    rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\n\r\n" * 3)
+    for _ in range(5):
+        await settle()
+    assert rig.ct.take().count(b"HTTP/1.1 403 Forbidden") == 3
