@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import shutil
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -16,7 +19,9 @@ import click
 from kubegate.compile.load import Overrides, SpecCache, load, watched_files
 from kubegate.model.errors import ConfigError
 from kubegate.proxy.runtime import FileWatcher, Worker
+from kubegate.proxy.services import COUNTER_SOCKET_ENV, WorkerServices
 from kubegate.proxy.workers import Supervisor
+from kubegate.sources.yaml_config import load_config
 
 log = logging.getLogger("kubegate")
 
@@ -75,21 +80,45 @@ def run(config_path: str, workers: int | None, listen: tuple[str, ...], admin: s
     """Serve the APIs of a configuration."""
     setup_logging(log_level)
     overrides = Overrides(listen=listen, admin=admin, workers=workers)
-    loader = partial(load, config_path, overrides, SpecCache())
     try:
+        declared = overrides.apply(load_config(config_path))
+        supervising = worker_slot is None and declared.gateway.workers > 1
+        services = None if supervising else WorkerServices(declared)
+        loader = partial(load, config_path, overrides, SpecCache(),
+                         services.mapping if services else None)
         config, snapshot = loader()
     except ConfigError as exc:
         print_problems(exc)
         sys.exit(2)
     use_uvloop()
     if worker_slot is not None:
-        asyncio.run(_worker_main(loader, config, snapshot, ready_fd))
-        return
-    if config.gateway.workers == 1:
-        asyncio.run(serve_single(config_path, loader, config, snapshot))
+        asyncio.run(_worker_main(loader, config, snapshot, ready_fd, services))
+    elif not supervising:
+        asyncio.run(serve_single(config_path, loader, config, snapshot, services=services))
     else:
         argv = partial(_worker_argv, config_path, listen, log_level)
-        asyncio.run(_supervisor_main(config_path, loader, config, argv))
+        with host_counters(config):
+            asyncio.run(_supervisor_main(config_path, loader, config, argv))
+
+
+@contextlib.contextmanager
+def host_counters(config: Any) -> Iterator[None]:
+    """With several workers and memory counters, the supervisor holds the counters."""
+    if config.gateway.counters.store != "memory":
+        yield
+        return
+    from kubegate.services.counters import start_host_counter_server
+
+    folder = tempfile.mkdtemp(prefix="kubegate-")
+    path = os.path.join(folder, "counters.sock")
+    server = start_host_counter_server(path)
+    os.environ[COUNTER_SOCKET_ENV] = path
+    try:
+        yield
+    finally:
+        os.environ.pop(COUNTER_SOCKET_ENV, None)
+        server.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _worker_argv(config_path: str, listen: tuple[str, ...], log_level: str, slot: int,
@@ -101,8 +130,9 @@ def _worker_argv(config_path: str, listen: tuple[str, ...], log_level: str, slot
     return args
 
 
-async def _worker_main(loader: Any, config: Any, snapshot: Any, ready_fd: int | None) -> None:
-    worker = Worker(loader, config, snapshot, reuse_port=True)
+async def _worker_main(loader: Any, config: Any, snapshot: Any, ready_fd: int | None,
+                       services: WorkerServices | None) -> None:
+    worker = Worker(loader, config, snapshot, reuse_port=True, services=services)
 
     async def started(_: Worker) -> None:
         if ready_fd is not None:
@@ -120,12 +150,13 @@ def _listening(addresses: list[tuple[str, int]], admin: str) -> None:
 
 
 async def serve_single(config_path: str, loader: Any, config: Any, snapshot: Any,
-                       announce: Callable[[Worker], None] | None = None) -> None:
+                       announce: Callable[[Worker], None] | None = None, *,
+                       services: WorkerServices | None = None) -> None:
     """One process: data plane, admin app and config file watcher on one loop."""
     from kubegate.admin.app import AdminState, create_app
     from kubegate.admin.server import start_admin
 
-    worker = Worker(loader, config, snapshot, reuse_port=False)
+    worker = Worker(loader, config, snapshot, reuse_port=False, services=services)
 
     def status() -> dict[str, Any]:
         state = worker.state

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kubegate.compile.snapshot import Snapshot, build_snapshot
 from kubegate.model.config import Api, Config, Listener
@@ -78,13 +80,13 @@ def resolve_openapi(config: Config, base: Path, cache: SpecCache) -> Config:
     return config.model_copy(update={"apis": apis})
 
 
-def load(path: str | Path, overrides: Overrides = Overrides(),
-         cache: SpecCache | None = None) -> tuple[Config, Snapshot]:
+def load(path: str | Path, overrides: Overrides = Overrides(), cache: SpecCache | None = None,
+         services: Mapping[str, Any] | None = None) -> tuple[Config, Snapshot]:
     """Load, validate and compile; ConfigError lists every problem with its file."""
     config = overrides.apply(load_config(path))
     config = resolve_openapi(config, Path(path).resolve().parent, cache or SpecCache())
     try:
-        snapshot = build_snapshot(config, Path(path).resolve().parent)
+        snapshot = build_snapshot(config, Path(path).resolve().parent, services)
     except ConfigError as exc:
         raise ConfigError(
             [Problem(p.message, p.file or str(path), p.line, p.column, p.field) for p in exc.problems]

@@ -9,7 +9,9 @@ pipeline, so its requests take the plain streaming path.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from kubegate.compile.merge import merge_policies
 from kubegate.model.config import Api, Config, Operation
@@ -24,9 +26,11 @@ from kubegate.sources.apim.yaml_policy import load_policy_yaml
 class PolicyLoader:
     """Loads each referenced document once and keeps every problem it finds."""
 
-    def __init__(self, config: Config, base_dir: Path) -> None:
+    def __init__(self, config: Config, base_dir: Path,
+                 services: Mapping[str, Any] | None = None) -> None:
         self.config = config
         self.base_dir = base_dir
+        self.services = services or {}
         self.problems: list[Problem] = []
         self._docs: dict[str, PolicyDocument | None] = {}
 
@@ -68,7 +72,7 @@ class PolicyLoader:
             return None
         merged = merge_policies(global_=global_doc, api=api_doc, operation=op_doc)
         env = CompileEnv(named_values=self.config.named_values, base_dir=self.base_dir,
-                         api_id=api.name, operation_id=op_id)
+                         api_id=api.name, operation_id=op_id, services=self.services)
         try:
             return compile_pipeline(merged, env)
         except ConfigError as exc:

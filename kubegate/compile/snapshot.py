@@ -8,6 +8,7 @@ started with.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,13 +52,15 @@ class Snapshot:
         }
 
 
-def build_snapshot(config: Config, base_dir: Path | None = None) -> Snapshot:
+def build_snapshot(config: Config, base_dir: Path | None = None,
+                   services: Mapping[str, Any] | None = None) -> Snapshot:
     """Compile a validated config; every problem is reported, not only the first.
 
-    `base_dir` is where relative policy files are read from (the config's folder)."""
+    `base_dir` is where relative policy files are read from (the config's folder);
+    `services` are the run-time services policies use (counters, keys, JWKS, ...)."""
     router: Router[RouteTarget] = Router()
     problems: list[Problem] = []
-    policies = PolicyLoader(config, base_dir or Path.cwd())
+    policies = PolicyLoader(config, base_dir or Path.cwd(), services)
     backends: dict[str, Backend] = {}
     for i, api in enumerate(config.apis):
         where = f"apis[{i}]"

@@ -83,6 +83,22 @@ class Upstream(Strict):
     idle_timeout: float = Field(60.0, gt=0)
 
 
+class Counters(Strict):
+    """Where rate-limit and quota counters live."""
+
+    store: Literal["memory", "redis"] = "memory"
+    redis_url: str | None = Field(None, description="redis://, rediss://, redis+sentinel://")
+    redis_cluster: bool = False
+    fail_mode: Literal["fail-open", "fail-closed"] = "fail-open"
+    timeout: float = Field(0.25, gt=0, description="seconds before a counter call gives up")
+
+    @model_validator(mode="after")
+    def _redis_needs_url(self) -> Counters:
+        if self.store == "redis" and not self.redis_url:
+            raise ValueError("counters.store: redis needs counters.redis_url")
+        return self
+
+
 class Gateway(Strict):
     listeners: list[Listener] = Field(default_factory=lambda: [Listener()])
     admin: str = "127.0.0.1:8081"
@@ -91,6 +107,10 @@ class Gateway(Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts)  # type: ignore[arg-type]
     upstream: Upstream = Field(default_factory=Upstream)  # type: ignore[arg-type]
     forwarded_headers: bool = True
+    counters: Counters = Field(default_factory=Counters)  # type: ignore[arg-type]
+    store: str | None = Field(
+        None, description="subscriptions store URL (sqlite:///file.db, postgresql://...); "
+        "none: only subscriptions declared in this file")
 
     @field_validator("admin")
     @classmethod

@@ -20,6 +20,7 @@ from kubegate.compile.snapshot import Snapshot
 from kubegate.model.config import Config
 from kubegate.model.errors import ConfigError
 from kubegate.proxy.server import Listeners, ServerState
+from kubegate.proxy.services import WorkerServices
 
 log = logging.getLogger("kubegate")
 Loader = Callable[[], tuple[Config, Snapshot]]
@@ -27,10 +28,13 @@ Loader = Callable[[], tuple[Config, Snapshot]]
 
 class Worker:
     def __init__(self, loader: Loader, config: Config, snapshot: Snapshot, *,
-                 reuse_port: bool = True) -> None:
+                 reuse_port: bool = True, services: WorkerServices | None = None) -> None:
         self.loader = loader
         self.config = config
         self.state = ServerState(snapshot, config.gateway)
+        self.services = services
+        if services is not None:
+            services.bind(lambda: self.state)
         self.listeners = Listeners(self.state)
         self.reuse_port = reuse_port
         self.stopping = asyncio.Event()
@@ -56,6 +60,8 @@ class Worker:
 
     async def run(self, on_started: Callable[[Worker], Awaitable[None]] | None = None) -> None:
         loop = asyncio.get_running_loop()
+        if self.services is not None:
+            await self.services.start()
         await self.listeners.start(self.config.gateway.listeners, self.reuse_port)
         sweeper = loop.create_task(self.state.sweeper())
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -70,6 +76,8 @@ class Worker:
             await self.state.drain(self.config.gateway.timeouts.shutdown_grace)
         finally:
             sweeper.cancel()
+            if self.services is not None:
+                await self.services.close()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
 

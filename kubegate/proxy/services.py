@@ -1,0 +1,98 @@
+"""The run-time services policies use in one worker process, built once.
+
+How this works: `WorkerServices` builds the counter store, the subscription key
+index, the OpenID/JWKS registry, a value cache and the `send-request` HTTP client
+from the gateway configuration. Its `mapping` is handed to every policy
+compilation (`CompileEnv.services`), so a reload keeps counters, keys and JWKS
+caches. Counters: memory in a single process; with `--workers N` the supervisor's
+host counter server (its socket path in KUBEGATE_COUNTER_SOCKET) so limits stay
+exact across workers; Redis when configured, exact across replicas.
+
+Invariant: `start()` runs inside the worker's event loop before it serves, and
+`close()` after it stopped serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from kubegate.compile.backends import parse_backend
+from kubegate.model.config import Config
+from kubegate.policies.errors import BackendError
+from kubegate.services.counters import CounterStore, HostCounterClient, MemoryCounterStore
+from kubegate.services.jwt import OpenIdRegistry
+from kubegate.services.keys import KeyIndex
+
+log = logging.getLogger("kubegate.services")
+COUNTER_SOCKET_ENV = "KUBEGATE_COUNTER_SOCKET"
+STORE_ENV = "KUBEGATE_STORE"
+
+
+def counter_store(config: Config) -> CounterStore:
+    counters = config.gateway.counters
+    if counters.store == "redis":
+        from kubegate.services.counters.redis_store import RedisCounterStore
+
+        assert counters.redis_url is not None
+        return RedisCounterStore.from_url(counters.redis_url, cluster=counters.redis_cluster,
+                                          timeout=counters.timeout)
+    socket_path = os.environ.get(COUNTER_SOCKET_ENV)
+    if socket_path:
+        return HostCounterClient(socket_path, timeout=counters.timeout)
+    return MemoryCounterStore()
+
+
+def key_index(config: Config) -> KeyIndex:
+    url = config.gateway.store or os.environ.get(STORE_ENV)
+    source = None
+    if url:
+        from kubegate.store import Store
+
+        source = Store(url)
+    return KeyIndex(source, static_subscriptions=config.subscriptions,
+                    static_products=config.products)
+
+
+class WorkerServices:
+    def __init__(self, config: Config) -> None:
+        self.counters = counter_store(config)
+        self.keys = key_index(config)
+        self.openid = OpenIdRegistry()
+        self._state: Callable[[], Any] = lambda: None  # the worker's ServerState (bind)
+        self.mapping: dict[str, Any] = {
+            "counters": self.counters,
+            "keys": self.keys,
+            "openid": self.openid,
+            "http": self.http,
+            "fail_mode": config.gateway.counters.fail_mode,
+        }
+
+    def bind(self, state: Callable[[], Any]) -> None:
+        self._state = state
+
+    async def start(self) -> None:
+        self.keys.load()
+        self.keys.start()
+
+    async def close(self) -> None:
+        await self.keys.stop()
+        await self.counters.close()
+
+    async def http(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None,
+                   timeout: float) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        """The `send-request` client: one buffered request through the worker's pools."""
+        from kubegate.proxy.forward import forward
+
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        try:
+            backend = parse_backend(origin, "send-request")
+        except Exception as exc:
+            raise BackendError(500, f"send-request: invalid URL {url!r}: {exc}") from None
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        state = self._state()
+        return await forward(state, backend, method, path, headers, body, [], state.max_body)
