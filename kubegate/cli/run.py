@@ -12,18 +12,21 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import click
 
 from kubegate.compile.load import Overrides, SpecCache, load, watched_files
 from kubegate.model.errors import ConfigError
+from kubegate.observability import MetricsDir
 from kubegate.proxy.runtime import FileWatcher, Worker
 from kubegate.proxy.services import COUNTER_SOCKET_ENV, WorkerServices
 from kubegate.proxy.workers import Supervisor
 from kubegate.sources.yaml_config import load_config
 
 log = logging.getLogger("kubegate")
+METRICS_ENV = "KUBEGATE_METRICS_DIR"
 
 
 def setup_logging(level: str) -> None:
@@ -97,8 +100,20 @@ def run(config_path: str, workers: int | None, listen: tuple[str, ...], admin: s
         asyncio.run(serve_single(config_path, loader, config, snapshot, services=services))
     else:
         argv = partial(_worker_argv, config_path, listen, log_level)
-        with host_counters(config):
+        with host_counters(config), metrics_folder():
             asyncio.run(_supervisor_main(config_path, loader, config, argv))
+
+
+@contextlib.contextmanager
+def metrics_folder() -> Iterator[None]:
+    """Workers dump their metrics here; the supervisor's admin app merges them."""
+    folder = tempfile.mkdtemp(prefix="kubegate-metrics-")
+    os.environ[METRICS_ENV] = folder
+    try:
+        yield
+    finally:
+        os.environ.pop(METRICS_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -164,7 +179,8 @@ async def serve_single(config_path: str, loader: Any, config: Any, snapshot: Any
                 "connections": len(state.connections), "reloads": worker.reloads,
                 "reload_errors": worker.reload_errors, "pools": state.pools.stats()}
 
-    admin_state = AdminState(status, lambda: not worker.stopping.is_set())
+    admin_state = AdminState(status, lambda: not worker.stopping.is_set(),
+                             metrics=lambda: worker.state.metrics)
     tasks: list[asyncio.Task[None]] = []
 
     async def started(w: Worker) -> None:
@@ -199,8 +215,11 @@ async def _supervisor_main(config_path: str, loader: Any, config: Any, argv: Any
 
     tasks: list[asyncio.Task[None]] = []
 
+    metrics_dir = MetricsDir(Path(os.environ[METRICS_ENV]))
+
     async def started() -> None:
-        await start_admin(create_app(AdminState(status, supervisor.is_ready)), config.gateway.admin)
+        admin = AdminState(status, supervisor.is_ready, metrics=metrics_dir.merged)
+        await start_admin(create_app(admin), config.gateway.admin)
         watcher = FileWatcher(lambda: watched_files(config_path, current["config"]), supervisor.reload)
         tasks.append(asyncio.get_running_loop().create_task(watcher.run()))
         log.info("supervising %d workers", config.gateway.workers)

@@ -99,6 +99,13 @@ class Counters(Strict):
         return self
 
 
+class Observability(Strict):
+    access_log: str | None = Field(None, description='"-" for stdout, a file path, or none (off)')
+    access_log_sample: float = Field(1.0, ge=0, le=1)
+    request_id_header: str | None = Field(
+        "X-Request-Id", description="passed through, or generated and added both ways; none: off")
+
+
 class Gateway(Strict):
     listeners: list[Listener] = Field(default_factory=lambda: [Listener()])
     admin: str = "127.0.0.1:8081"
@@ -108,6 +115,7 @@ class Gateway(Strict):
     upstream: Upstream = Field(default_factory=Upstream)  # type: ignore[arg-type]
     forwarded_headers: bool = True
     counters: Counters = Field(default_factory=Counters)  # type: ignore[arg-type]
+    observability: Observability = Field(default_factory=Observability)  # type: ignore[arg-type]
     store: str | None = Field(
         None, description="subscriptions store URL (sqlite:///file.db, postgresql://...); "
         "none: only subscriptions declared in this file")

@@ -17,6 +17,7 @@ aborts the client connection instead of writing an error response.
 from __future__ import annotations
 
 import asyncio
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 from kubegate.proxy.errors import json_error, reason
@@ -24,6 +25,7 @@ from kubegate.proxy.headers import response_header_block
 from kubegate.proxy.upstream import Pool, UpstreamConnection
 
 if TYPE_CHECKING:
+    from kubegate.compile.snapshot import RouteTarget
     from kubegate.proxy.client import ClientConnection
 
 BODY_BUFFER_LIMIT = 256 * 1024
@@ -47,6 +49,13 @@ class Exchange:
     finished = False
     retried = False
     body_sent = False
+    status = 0
+    backend_s = 0.0
+    t_up = 0.0
+    bytes_in = 0
+    bytes_out = 0
+    target: RouteTarget | None = None
+    rid: bytes | None = None  # the request id, when the gateway adds one
 
     def __init__(
         self,
@@ -73,9 +82,11 @@ class Exchange:
         self.buffer: list[bytes] = []
         self.out: list[bytes] = []
         self.body_left = body_limit  # bytes the client may still send
+        self.t0 = perf_counter()
 
     # -- starting ---------------------------------------------------------------
     def start(self) -> None:
+        self.t_up = perf_counter()
         if self.local is not None:
             self.resp_started = True
             self.out.append(self.local)
@@ -139,6 +150,7 @@ class Exchange:
             return  # the response is out already: the rest of the body is discarded
         data = b"%x\r\n%b\r\n" % (len(chunk), chunk) if self.chunked else chunk
         self.body_sent = True
+        self.bytes_in += len(chunk)
         up = self.upstream
         if up is not None:
             up.write(data)
@@ -163,9 +175,13 @@ class Exchange:
             self.informational = True  # 100 Continue & co: the gateway answered those itself
             return
         self.informational = False
+        self.status = status
+        self.backend_s = perf_counter() - self.t_up
         conn = self.conn
         block, has_length, up_chunked = response_header_block(head)
         parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason(status)), block]
+        if self.rid is not None:
+            parts.append(conn.server.rid_line + self.rid + CRLF)
         if status == 101 and self.upgrade:
             parts.append(b"connection: upgrade\r\nupgrade: " + conn.upgrade_value + CRLF + CRLF)
             self.out.append(b"".join(parts))
@@ -227,13 +243,16 @@ class Exchange:
 
     def flush(self) -> None:
         if self.out:
-            self.conn.write(b"".join(self.out))
+            data = b"".join(self.out)
+            self.bytes_out += len(data)
+            self.conn.write(data)
             self.out.clear()
         if self.resp_done and not self.finished:
             self._finish()
 
     def _finish(self) -> None:
         self.finished = True
+        self.conn.server.record(self)
         up, self.upstream = self.upstream, None
         if up is not None:
             self.conn.server.active.discard(up)
@@ -287,8 +306,11 @@ class Exchange:
         self.conn.server.log_backend_error(status, message)
         if self.resp_started:
             self.finished = True
+            self.status = 599 if self.status < 400 else self.status  # counted as an aborted response
+            self.conn.server.record(self)
             self.conn.abort()
             return
+        self.status = status
         self.keep_alive = self.keep_alive and self.req_done
         self.out.append(json_error(status, message, keep_alive=self.keep_alive,
                                    head_only=self.head_request))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from kubegate.compile.backends import Backend, parse_backend
@@ -39,6 +40,10 @@ class PolicyExchange:
     upgrade = False
     upstream = None
     tunnelled = False
+    rid = None
+    backend_s = 0.0
+    status = 0
+    bytes_out = 0
 
     def __init__(self, conn: ClientConnection, target: RouteTarget, ctx: PolicyContext, *,
                  keep_alive: bool, head_only: bool, body_limit: float) -> None:
@@ -55,6 +60,7 @@ class PolicyExchange:
         self.finished = False
         self.task: asyncio.Task[None] | None = None
         self.pending: bytes | None = None  # a refusal waiting for its turn in the queue
+        self.t0 = perf_counter()
 
     # -- the client connection's side ---------------------------------------------
     def start(self) -> None:
@@ -67,6 +73,10 @@ class PolicyExchange:
     def over_body_limit(self, n: int) -> bool:
         self.body_left -= n
         return self.body_left < 0
+
+    @property
+    def bytes_in(self) -> int:
+        return len(self.body)
 
     def request_body(self, chunk: bytes) -> None:
         if not self.finished:
@@ -127,9 +137,11 @@ class PolicyExchange:
         if state.forwarded_headers:
             forwarded = [(b"x-forwarded-for", self.conn.client_ip),
                          (b"x-forwarded-proto", self.conn.scheme)]
+        started = perf_counter()
         status, phrase, headers, data = await forward(
             state, backend, ctx.Request.Method, path_query, ctx.Request.Headers.to_list(), body,
             forwarded, state.max_body)
+        self.backend_s += perf_counter() - started
         ctx.Response = Response(status, phrase, headers, data)
 
     def _backend(self, url: str | None) -> Backend:
@@ -147,7 +159,7 @@ class PolicyExchange:
         return backend
 
     def _response_bytes(self, response: Response) -> bytes:
-        status = int(response.StatusCode)
+        status = self.status = int(response.StatusCode)
         body = response.Body.content or b""
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason(status))]
         for name, value in response.Headers.to_list():
@@ -169,5 +181,9 @@ class PolicyExchange:
         if self.finished:
             return
         self.finished = True
+        self.bytes_out = len(data)
+        if not self.status:
+            self.status = int(data[9:12]) if data[9:12].isdigit() else 0
         self.conn.write(data)
+        self.conn.server.record(self)
         self.conn.exchange_finished(self)  # type: ignore[arg-type]

@@ -40,7 +40,9 @@ def _local(conn: ClientConnection, status: int, message: str, keep_alive: bool,
         conn.dead = True  # the rest of the stream cannot be trusted: stop parsing it
         conn.closing = True
     body = json_error(status, message, keep_alive=keep_alive, head_only=head_only)
-    return Exchange(conn, None, b"", keep_alive=keep_alive, local=body)
+    ex = Exchange(conn, None, b"", keep_alive=keep_alive, local=body)
+    ex.status = status
+    return ex
 
 
 def begin_exchange(conn: ClientConnection) -> Exchange:
@@ -67,7 +69,8 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
     lengths: list[bytes] = []
     encodings: list[bytes] = []
     connection: list[bytes] = []
-    expect = upgrade = xff = None
+    expect = upgrade = xff = rid = None
+    rid_name = server.rid_name
     fwd: list[bytes] = []
     for name, value in headers:
         low = name.lower()
@@ -87,6 +90,9 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
                 upgrade = value
             elif low == b"x-forwarded-for":
                 xff = value if xff is None else xff + b", " + value
+            continue
+        if rid_name is not None and low == rid_name:
+            rid = value
             continue
         fwd.append(name + b": " + value + CRLF)
 
@@ -165,6 +171,10 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
                   b"x-forwarded-proto: ", conn.scheme, CRLF)
         if host:
             lines += (b"x-forwarded-host: ", host, CRLF)
+    if rid_name is not None:
+        if rid is None or len(rid) > 200:
+            rid = server.next_request_id()
+        lines += (server.rid_line, rid, CRLF)
     if chunked:
         lines.append(b"transfer-encoding: chunked\r\n")
     elif lengths:
@@ -174,8 +184,11 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
         conn.upgrade_value = upgrade
         lines += (b"connection: upgrade\r\nupgrade: ", upgrade, CRLF)
     lines.append(CRLF)
-    return Exchange(conn, server.pools.get(backend), b"".join(lines), chunked, head_only,
-                    keep_alive, is_upgrade, version == "1.0", None, max_body or INF)
+    ex = Exchange(conn, server.pools.get(backend), b"".join(lines), chunked, head_only,
+                  keep_alive, is_upgrade, version == "1.0", None, max_body or INF)
+    ex.target = target
+    ex.rid = rid
+    return ex
 
 
 def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: str, path: str,

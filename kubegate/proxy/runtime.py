@@ -19,6 +19,7 @@ from pathlib import Path
 from kubegate.compile.snapshot import Snapshot
 from kubegate.model.config import Config
 from kubegate.model.errors import ConfigError
+from kubegate.observability import MetricsDir, MetricsDumper, metrics_dir_from_env
 from kubegate.proxy.server import Listeners, ServerState
 from kubegate.proxy.services import WorkerServices
 
@@ -64,6 +65,13 @@ class Worker:
             await self.services.start()
         await self.listeners.start(self.config.gateway.listeners, self.reuse_port)
         sweeper = loop.create_task(self.state.sweeper())
+        background = [sweeper]
+        if self.state.access_log is not None:
+            background.append(loop.create_task(self.state.access_log.run()))
+        metrics_dir = metrics_dir_from_env()
+        if metrics_dir is not None:  # a worker of several: the supervisor merges the dumps
+            dumper = MetricsDumper(self.state.metrics, MetricsDir(metrics_dir))
+            background.append(loop.create_task(dumper.run()))
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
@@ -75,7 +83,9 @@ class Worker:
             self.listeners.stop_accepting()
             await self.state.drain(self.config.gateway.timeouts.shutdown_grace)
         finally:
-            sweeper.cancel()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             if self.services is not None:
                 await self.services.close()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

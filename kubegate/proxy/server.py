@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 import socket
 import ssl
 import time
+from time import perf_counter
 from typing import Any
 
 from kubegate.compile.snapshot import Snapshot
 from kubegate.model.config import Gateway, Listener
+from kubegate.observability import AccessLog, RequestMetrics
 from kubegate.proxy.client import ClientConnection
 from kubegate.proxy.upstream import Pools, UpstreamConnection
 
@@ -51,11 +55,36 @@ class ServerState:
         self.draining = False
         self.requests = 0
         self.backend_cache: dict[str, Any] = {}  # set-backend-service URLs, parsed once
+        obs = gateway.observability
+        self.metrics = RequestMetrics()
+        self.access_log: AccessLog | None = (
+            AccessLog(obs.access_log, sample=obs.access_log_sample) if obs.access_log else None)
+        name = obs.request_id_header
+        self.rid_name = name.lower().encode("latin-1") if name else None
+        self.rid_line = (name or "").encode("latin-1") + b": "
+        self._rid_prefix = b"%08x-%x-" % (secrets.randbits(32), os.getpid())
+        self._rid_count = 0
         self.backend_errors = 0
         self._idle_event: asyncio.Event | None = None
 
     def install(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
+
+    def next_request_id(self) -> bytes:
+        """Unique per gateway process: a random prefix, the pid and a counter."""
+        self._rid_count += 1
+        return self._rid_prefix + b"%x" % self._rid_count
+
+    def record(self, ex: Any) -> None:
+        """Metrics and access log for a finished exchange (about a microsecond)."""
+        target = ex.target
+        api, operation = (target.api, target.operation) if target is not None else ("-", "-")
+        total = perf_counter() - ex.t0
+        self.metrics.observe(api, operation, ex.status, None, total, ex.backend_s)
+        if self.access_log is not None:
+            rid = ex.rid.decode("latin-1") if ex.rid else ""
+            self.access_log.log(rid, ex.conn.client_ip.decode(), api, operation, None, ex.status,
+                                ex.bytes_in, ex.bytes_out, total, ex.backend_s)
 
     def log_backend_error(self, status: int, message: str) -> None:
         self.backend_errors += 1

@@ -1,0 +1,62 @@
+"""Metrics scraped after a known sequence of requests; access log lines; request ids."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from e2e_support import Backend, Gateway, gateway_config, request, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def counter(metrics: str, api: str, status_class: str) -> float:
+    pattern = (rf'kubegate_requests_total\{{api="{re.escape(api)}",operation="[^"]*",'
+               rf'status_class="{status_class}",subscription="none"\}} ([0-9.]+)')
+    return sum(float(m) for m in re.findall(pattern, metrics))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_metrics_count_a_known_sequence(backend: Backend, make_gateway: Callable[..., Gateway],
+                                        workers: int) -> None:
+    config = gateway_config([{"name": "obs", "path": "/obs", "backend": backend.url,
+                              "operations": [{"method": "GET", "path": "/echo/{x}", "id": "echo"}]}],
+                            workers=workers)
+    gw = make_gateway(config)
+    for i in range(7):
+        assert request(gw.port, "GET", f"/obs/echo/{i}").status == 200
+    for _ in range(3):
+        assert request(gw.port, "GET", "/obs/unknown").status == 404
+
+    def scraped() -> bool:
+        text = gw.admin("/metrics").body.decode()
+        return counter(text, "obs", "2xx") == 7 and counter(text, "-", "4xx") == 3
+
+    # workers dump their metrics to the supervisor every second
+    assert wait_until(scraped, timeout=10), gw.admin("/metrics").body.decode()[:2000]
+
+
+def test_access_log_and_request_ids(backend: Backend, make_gateway: Callable[..., Gateway],
+                                    tmp_path: Path) -> None:
+    log_file = tmp_path / "access.log"
+    config = gateway_config([{"name": "obs", "path": "/obs", "backend": backend.url}],
+                            observability={"access_log": str(log_file)})
+    gw = make_gateway(config)
+    generated = request(gw.port, "GET", "/obs/echo/a")
+    rid = generated.header("X-Request-Id")
+    assert rid and rid in json.dumps(generated.json()["headers"])  # the backend saw it too
+    passed = request(gw.port, "GET", "/obs/echo/b", headers={"X-Request-Id": "client-chosen-1"})
+    assert passed.header("X-Request-Id") == "client-chosen-1"
+
+    def logged() -> bool:
+        return log_file.exists() and len(log_file.read_text().splitlines()) >= 2
+
+    assert wait_until(logged, timeout=10)
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert {line["request_id"] for line in lines} >= {rid, "client-chosen-1"}
+    first = next(line for line in lines if line["request_id"] == rid)
+    assert (first["api"], first["status"], first["client_ip"]) == ("obs", 200, "127.0.0.1")
+    assert first["duration_ms"] >= first["backend_ms"] >= 0
