@@ -20,6 +20,7 @@ import click
 from kubegate.compile.load import Overrides, SpecCache, load, watched_files
 from kubegate.model.errors import ConfigError
 from kubegate.observability import MetricsDir
+from kubegate.proxy.kubernetes import KubernetesWatch
 from kubegate.proxy.runtime import FileWatcher, Worker
 from kubegate.proxy.services import COUNTER_SOCKET_ENV, WorkerServices
 from kubegate.proxy.workers import Supervisor
@@ -76,10 +77,15 @@ def validate(config_path: str, as_json: bool) -> None:
 @click.option("--admin", metavar="HOST:PORT", help="admin listener (overrides config)")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--kubernetes", is_flag=True,
+              help="watch Kubernetes: k8s:// backends, discovery of annotated Services")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False),
+              help="kubeconfig file (default: in-cluster service account, then ~/.kube/config)")
 @click.option("--worker-slot", type=int, hidden=True)
 @click.option("--ready-fd", type=int, hidden=True)
 def run(config_path: str, workers: int | None, listen: tuple[str, ...], admin: str | None,
-        log_level: str, worker_slot: int | None, ready_fd: int | None) -> None:
+        log_level: str, kubernetes: bool, kubeconfig: str | None, worker_slot: int | None,
+        ready_fd: int | None) -> None:
     """Serve the APIs of a configuration."""
     setup_logging(log_level)
     overrides = Overrides(listen=listen, admin=admin, workers=workers)
@@ -87,19 +93,23 @@ def run(config_path: str, workers: int | None, listen: tuple[str, ...], admin: s
         declared = overrides.apply(load_config(config_path))
         supervising = worker_slot is None and declared.gateway.workers > 1
         services = None if supervising else WorkerServices(declared)
+        kube = KubernetesWatch(kubeconfig) if kubernetes and not supervising else None
         loader = partial(load, config_path, overrides, SpecCache(),
-                         services.mapping if services else None)
+                         services.mapping if services else None, kube.apis if kube else None)
         config, snapshot = loader()
     except ConfigError as exc:
         print_problems(exc)
         sys.exit(2)
     use_uvloop()
     if worker_slot is not None:
-        asyncio.run(_worker_main(loader, config, snapshot, ready_fd, services))
+        asyncio.run(_worker_main(loader, config, snapshot, ready_fd, services, kube))
     elif not supervising:
-        asyncio.run(serve_single(config_path, loader, config, snapshot, services=services))
+        asyncio.run(serve_single(config_path, loader, config, snapshot, services=services,
+                                 kubernetes=kube))
     else:
-        argv = partial(_worker_argv, config_path, listen, log_level)
+        extra = ["--kubernetes"] if kubernetes else []
+        extra += ["--kubeconfig", kubeconfig] if kubeconfig else []
+        argv = partial(_worker_argv, config_path, listen, log_level, extra)
         with host_counters(config), metrics_folder():
             asyncio.run(_supervisor_main(config_path, loader, config, argv))
 
@@ -136,18 +146,19 @@ def host_counters(config: Any) -> Iterator[None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _worker_argv(config_path: str, listen: tuple[str, ...], log_level: str, slot: int,
-                 ready_fd: int) -> list[str]:
+def _worker_argv(config_path: str, listen: tuple[str, ...], log_level: str, extra: list[str],
+                 slot: int, ready_fd: int) -> list[str]:
     args = [sys.executable, "-m", "kubegate", "run", "-c", config_path, "--workers", "1",
-            "--log-level", log_level, "--worker-slot", str(slot), "--ready-fd", str(ready_fd)]
+            "--log-level", log_level, "--worker-slot", str(slot), "--ready-fd", str(ready_fd),
+            *extra]
     for address in listen:
         args += ["--listen", address]
     return args
 
 
 async def _worker_main(loader: Any, config: Any, snapshot: Any, ready_fd: int | None,
-                       services: WorkerServices | None) -> None:
-    worker = Worker(loader, config, snapshot, reuse_port=True, services=services)
+                       services: WorkerServices | None, kube: KubernetesWatch | None) -> None:
+    worker = Worker(loader, config, snapshot, reuse_port=True, services=services, kubernetes=kube)
 
     async def started(_: Worker) -> None:
         if ready_fd is not None:
@@ -166,12 +177,14 @@ def _listening(addresses: list[tuple[str, int]], admin: str) -> None:
 
 async def serve_single(config_path: str, loader: Any, config: Any, snapshot: Any,
                        announce: Callable[[Worker], None] | None = None, *,
-                       services: WorkerServices | None = None) -> None:
+                       services: WorkerServices | None = None,
+                       kubernetes: KubernetesWatch | None = None) -> None:
     """One process: data plane, admin app and config file watcher on one loop."""
     from kubegate.admin.app import AdminState, create_app
     from kubegate.admin.server import start_admin
 
-    worker = Worker(loader, config, snapshot, reuse_port=False, services=services)
+    worker = Worker(loader, config, snapshot, reuse_port=False, services=services,
+                    kubernetes=kubernetes)
 
     def status() -> dict[str, Any]:
         state = worker.state

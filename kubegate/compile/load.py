@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,10 +80,23 @@ def resolve_openapi(config: Config, base: Path, cache: SpecCache) -> Config:
     return config.model_copy(update={"apis": apis})
 
 
+def with_discovered(config: Config, discovered: list[Api]) -> Config:
+    """Add discovered APIs; a declared API of the same name or path wins."""
+    names = {a.name for a in config.apis}
+    paths = {a.path for a in config.apis}
+    extra = [a for a in discovered if a.name not in names and a.path not in paths]
+    if not extra:
+        return config
+    return config.model_copy(update={"apis": [*config.apis, *extra]})
+
+
 def load(path: str | Path, overrides: Overrides = Overrides(), cache: SpecCache | None = None,
-         services: Mapping[str, Any] | None = None) -> tuple[Config, Snapshot]:
+         services: Mapping[str, Any] | None = None,
+         discovered: Callable[[], list[Api]] | None = None) -> tuple[Config, Snapshot]:
     """Load, validate and compile; ConfigError lists every problem with its file."""
     config = overrides.apply(load_config(path))
+    if discovered is not None:
+        config = with_discovered(config, discovered())
     config = resolve_openapi(config, Path(path).resolve().parent, cache or SpecCache())
     try:
         snapshot = build_snapshot(config, Path(path).resolve().parent, services)

@@ -5,6 +5,15 @@ configuration: `.xml` in APIM's syntax, `.yaml`/`.yml` in kubegate's. Each
 document is loaded once per snapshot; scopes are merged with `<base/>` resolved
 and compiled into a Pipeline. An operation with no policy at any scope gets no
 pipeline, so its requests take the plain streaming path.
+
+Subscriptions (docs/subscriptions.md): an operation of an API that requires a
+subscription (`subscription_required`, or membership in a protected product), of
+an API in an open product, or of an API with any policy at any scope gets a
+`SubscriptionGate` wrapping its pipelines: one without product scope, and one per
+product of the configuration that contains the API and has a policy document
+(global -> product -> API -> operation). The gate picks one per request from the
+subscription's product. An API with none of these keeps the plain streaming path
+and does not look at keys.
 """
 
 from __future__ import annotations
@@ -14,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from kubegate.compile.merge import merge_policies
-from kubegate.model.config import Api, Config, Operation
+from kubegate.model.config import Api, Config, Operation, Product
 from kubegate.model.errors import ConfigError, Problem
 from kubegate.model.policy import PolicyDocument
 from kubegate.policies.compiler import CompileEnv
 from kubegate.policies.pipeline import Pipeline, compile_pipeline
+from kubegate.policies.subscription import KeyLookup, SubscriptionGate
+from kubegate.services.keys import KeyIndex
 from kubegate.sources.apim.xml_loader import load_policy_xml
 from kubegate.sources.apim.yaml_policy import load_policy_yaml
 
@@ -33,6 +44,8 @@ class PolicyLoader:
         self.services = services or {}
         self.problems: list[Problem] = []
         self._docs: dict[str, PolicyDocument | None] = {}
+        self._reported: set[tuple[str, str]] = set()
+        self._static_keys: KeyIndex | None = None
 
     def document(self, ref: str | None, where: str) -> PolicyDocument | None:
         if ref is None:
@@ -63,18 +76,62 @@ class PolicyLoader:
             self.problems.extend(exc.problems)
             return None
 
+    @property
+    def keys(self) -> KeyLookup:
+        """The worker's key index; without services, one of the YAML subscriptions."""
+        found: KeyLookup | None = self.services.get("keys")
+        if found is not None:
+            return found
+        if self._static_keys is None:
+            self._static_keys = KeyIndex(static_subscriptions=self.config.subscriptions,
+                                         static_products=self.config.products)
+        return self._static_keys
+
+    def products_of(self, api: Api, i: int) -> tuple[list[Product], Product | None]:
+        """The configuration's products containing `api`, and its open product (at most one)."""
+        products = [p for p in self.config.products if api.name in p.apis]
+        open_ = [p for p in products if not p.subscription_required]
+        if len(open_) > 1 and (api.name, "open") not in self._reported:
+            self._reported.add((api.name, "open"))
+            self.problems.append(Problem(
+                f"API {api.name!r} is in more than one open product "
+                f"({', '.join(p.name for p in open_)}); an API may be in at most one",
+                field=f"apis[{i}]"))
+        return products, (open_[0] if open_ else None)
+
     def pipeline(self, api: Api, i: int, op: Operation | None, j: int,
-                 op_id: str) -> Pipeline | None:
+                 op_id: str) -> Pipeline | SubscriptionGate | None:
+        """The compiled pipeline (or subscription gate) of one operation; None: plain proxy."""
         global_doc = self.document(self.config.policy, "policy")
         api_doc = self.document(api.policy, f"apis[{i}].policy")
         op_doc = self.document(op.policy, f"apis[{i}].operations[{j}].policy") if op else None
-        if global_doc is None and api_doc is None and op_doc is None:
+        products, open_product = self.products_of(api, i)
+        required = api.subscription_required or any(p.subscription_required for p in products)
+        product_docs = {p.name: doc for k, p in enumerate(self.config.products)
+                        if p in products
+                        and (doc := self.document(p.policy, f"products[{k}].policy")) is not None}
+        has_policy = global_doc is not None or api_doc is not None or op_doc is not None
+        if not (required or open_product or has_policy or product_docs):
             return None
-        merged = merge_policies(global_=global_doc, api=api_doc, operation=op_doc)
         env = CompileEnv(named_values=self.config.named_values, base_dir=self.base_dir,
                          api_id=api.name, operation_id=op_id, services=self.services)
+        base = self._compile(env, global_doc, None, api_doc, op_doc)
+        compiled = {name: self._compile(env, global_doc, doc, api_doc, op_doc)
+                    for name, doc in product_docs.items()}
+        if base is None or any(p is None for p in compiled.values()):
+            return None  # the problems are recorded
+        return SubscriptionGate(
+            api.name, self.keys, base, required=required,
+            products={k: v for k, v in compiled.items() if v is not None},
+            open_product=open_product.name if open_product else None,
+            header=api.subscription_key_header, query=api.subscription_key_query)
+
+    def _compile(self, env: CompileEnv, *docs: PolicyDocument | None) -> Pipeline | None:
+        global_doc, product_doc, api_doc, op_doc = docs
         try:
+            merged = merge_policies(global_=global_doc, product=product_doc, api=api_doc,
+                                    operation=op_doc)
             return compile_pipeline(merged, env)
         except ConfigError as exc:
-            self.problems.extend(exc.problems)
+            self.problems.extend(p for p in exc.problems if p not in self.problems)
             return None

@@ -178,6 +178,12 @@ class Api(Strict):
     )
     policy: str | None = None
     subscription_required: bool = False
+    subscription_key_header: str = Field(
+        "Ocp-Apim-Subscription-Key", min_length=1,
+        description="request header carrying the subscription key (checked first)")
+    subscription_key_query: str = Field(
+        "subscription-key", min_length=1,
+        description="query parameter carrying the key when the header is absent")
 
     @field_validator("path")
     @classmethod

@@ -116,7 +116,7 @@ class Exchange:
             return
         self.connecting = None
         if self.finished:  # the client went away meanwhile
-            self.pool.release(up, True, self.conn.server.now)
+            up.pool.release(up, True, self.conn.server.now)
             return
         self._attach(up)
 
@@ -256,8 +256,7 @@ class Exchange:
         up, self.upstream = self.upstream, None
         if up is not None:
             self.conn.server.active.discard(up)
-            assert self.pool is not None
-            self.pool.release(up, self.up_keep and self.req_done, self.conn.server.now)
+            up.pool.release(up, self.up_keep and self.req_done, self.conn.server.now)
         self.conn.exchange_finished(self)
 
     # -- failures -------------------------------------------------------------------
@@ -265,8 +264,7 @@ class Exchange:
         up, self.upstream = self.upstream, None
         if up is not None:
             self.conn.server.active.discard(up)
-            if self.pool is not None:
-                self.pool.busy -= 1
+            up.pool.busy -= 1
         if self.finished or self.resp_done:
             return
         if self.tunnelled:
@@ -289,8 +287,7 @@ class Exchange:
             self.conn.server.active.discard(up)
             up.owner = None
             up.abort()
-            if self.pool is not None:
-                self.pool.busy -= 1
+            up.pool.busy -= 1
 
     def upstream_failed(self, message: str) -> None:
         self._drop_upstream()

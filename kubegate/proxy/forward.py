@@ -151,9 +151,9 @@ async def forward(state: object, backend: Backend, method: str, path_query: str,
         ok = (collector.future.done() and not collector.future.cancelled()
               and collector.future.exception() is None)
         if up.owner is collector:
-            pool.release(up, collector.keep and ok, state.now)
+            up.pool.release(up, collector.keep and ok, state.now)
         else:  # the connection was lost, and with it its owner
-            pool.busy -= 1
+            up.pool.busy -= 1
             if not up.closed:
                 up.abort()
     out = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in collector.headers

@@ -20,6 +20,7 @@ from kubegate.compile.snapshot import Snapshot
 from kubegate.model.config import Config
 from kubegate.model.errors import ConfigError
 from kubegate.observability import MetricsDir, MetricsDumper, metrics_dir_from_env
+from kubegate.proxy.kubernetes import KubernetesWatch
 from kubegate.proxy.server import Listeners, ServerState
 from kubegate.proxy.services import WorkerServices
 
@@ -29,13 +30,17 @@ Loader = Callable[[], tuple[Config, Snapshot]]
 
 class Worker:
     def __init__(self, loader: Loader, config: Config, snapshot: Snapshot, *,
-                 reuse_port: bool = True, services: WorkerServices | None = None) -> None:
+                 reuse_port: bool = True, services: WorkerServices | None = None,
+                 kubernetes: KubernetesWatch | None = None) -> None:
         self.loader = loader
         self.config = config
         self.state = ServerState(snapshot, config.gateway)
         self.services = services
         if services is not None:
             services.bind(lambda: self.state)
+        self.kubernetes = kubernetes
+        if kubernetes is not None:
+            kubernetes.attach(self)
         self.listeners = Listeners(self.state)
         self.reuse_port = reuse_port
         self.stopping = asyncio.Event()
@@ -63,6 +68,8 @@ class Worker:
         loop = asyncio.get_running_loop()
         if self.services is not None:
             await self.services.start()
+        if self.kubernetes is not None:
+            await self.kubernetes.start()
         await self.listeners.start(self.config.gateway.listeners, self.reuse_port)
         sweeper = loop.create_task(self.state.sweeper())
         background = [sweeper]
@@ -88,6 +95,8 @@ class Worker:
             await asyncio.gather(*background, return_exceptions=True)
             if self.services is not None:
                 await self.services.close()
+            if self.kubernetes is not None:
+                await self.kubernetes.close()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
 

@@ -15,7 +15,7 @@ import asyncio
 import ssl
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httptools
 
@@ -212,6 +212,78 @@ class Pool:
         return {"idle": len(self.idle), "busy": self.busy, "opened": self.opened}
 
 
+class Endpoints(Protocol):
+    """What the Kubernetes integration provides: a Service's current addresses."""
+
+    version: int
+
+    def resolve(self, ref: str) -> list[tuple[str, int]]: ...
+
+
+class BalancedPool:
+    """A Service backend (k8s:// or nodeport://): one keep-alive Pool per address.
+
+    How this works: every new request picks the next address round-robin among the
+    Service's ready endpoints (re-read when the endpoint table's version changes);
+    addresses that refused a connection sit out for a while. Connections to an
+    address that left (a terminating pod) are never handed out again, so it drains.
+    Without the Kubernetes integration, a numeric port goes to the Service's DNS name.
+    """
+
+    def __init__(self, backend: Backend, pools: Pools) -> None:
+        from kubegate.sources.kubernetes.balancer import Balancer
+
+        self.backend = backend
+        self.pools = pools
+        self.balancer = Balancer([])
+        self.version = -1
+        self._next: tuple[tuple[str, int], Pool] | None = None  # take_idle's pick, for connect
+
+    def _pick(self) -> tuple[tuple[str, int], Pool] | None:
+        table = self.pools.endpoints
+        assert self.backend.ref is not None
+        if table is None:
+            if self.version == -1:
+                b = self.backend
+                self.balancer.update([(b.host, b.port)] if b.port else [])
+                self.version = 0
+        elif table.version != self.version:
+            self.version = table.version
+            self.balancer.update(table.resolve(self.backend.ref))
+        try:
+            addr = self.balancer.pick()
+        except LookupError:
+            return None
+        self.balancer.release(addr)  # round-robin: no in-flight accounting needed
+        return addr, self.pools.get(self.backend.at(*addr))
+
+    def take_idle(self) -> UpstreamConnection | None:
+        picked = self._pick()
+        conn = picked[1].take_idle() if picked is not None else None
+        self._next = picked if conn is None else None
+        return conn
+
+    async def connect(self) -> UpstreamConnection:
+        for attempt in range(2):
+            picked, self._next = (self._next or self._pick()) if attempt == 0 else self._pick(), None
+            if picked is None:
+                raise ConnectionRefusedError(111, f"no ready endpoints for {self.backend.ref}")
+            addr, pool = picked
+            try:
+                return await pool.connect()
+            except OSError:
+                self.balancer.mark_failed(addr)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def release(self, conn: UpstreamConnection, reusable: bool, now: float) -> None:
+        conn.pool.release(conn, reusable, now)
+
+    def stats(self) -> dict[str, int]:
+        return {"addresses": len(self.balancer.addresses)}
+
+
 class Pools:
     """One Pool per backend origin, shared by every snapshot of a worker."""
 
@@ -221,9 +293,17 @@ class Pools:
         self.connect_timeout = connect_timeout
         self.response_timeout = response_timeout
         self.now = now
+        self.endpoints: Endpoints | None = None  # set when the gateway watches Kubernetes
         self._pools: dict[tuple[str, str, int], Pool] = {}
+        self._balanced: dict[tuple[str, str, int], BalancedPool] = {}
 
-    def get(self, backend: Backend) -> Pool:
+    def get(self, backend: Backend) -> Any:
+        """The Pool for an address, or the BalancedPool for a Service backend."""
+        if backend.ref is not None:
+            balanced = self._balanced.get(backend.key)
+            if balanced is None:
+                balanced = self._balanced[backend.key] = BalancedPool(backend, self)
+            return balanced
         pool = self._pools.get(backend.key)
         if pool is None:
             pool = self._pools[backend.key] = Pool(backend, self.max_idle, self.connect_timeout,

@@ -42,10 +42,11 @@ def make_backend() -> Iterator[Callable[[], Backend]]:
 def make_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
     started: list[Gateway] = []
 
-    def make(config: dict[str, Any], workers: int | None = None) -> Gateway:
+    def make(config: dict[str, Any], workers: int | None = None,
+             extra_args: tuple[str, ...] = ()) -> Gateway:
         folder = tmp_path / f"gw{len(started)}"
         folder.mkdir()
-        started.append(Gateway(folder, config, workers))
+        started.append(Gateway(folder, config, workers, extra_args))
         return started[-1]
 
     yield make

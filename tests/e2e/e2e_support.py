@@ -270,7 +270,8 @@ def rss_kb(pid: int) -> int:
 class Gateway:
     """`python -m kubegate run` in a subprocess, on free ports."""
 
-    def __init__(self, folder: Path, config: dict[str, Any], workers: int | None = None) -> None:
+    def __init__(self, folder: Path, config: dict[str, Any], workers: int | None = None,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.folder = folder
         self.config_path = folder / "kubegate.yaml"
         self.port = free_port()
@@ -281,6 +282,7 @@ class Gateway:
                 "--listen", f"127.0.0.1:{self.port}", "--admin", f"127.0.0.1:{self.admin_port}"]
         if workers is not None:
             args += ["--workers", str(workers)]
+        args += extra_args
         self.log = self.log_path.open("wb")
         self.proc = subprocess.Popen(args, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)

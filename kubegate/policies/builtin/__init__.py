@@ -10,6 +10,7 @@ from . import (  # noqa: F401
     integration,
     ip_filter,
     limit_concurrency,
+    limits,
     managed_identity,
     response_cache,
     retry,

@@ -1,0 +1,152 @@
+"""rate-limit and rate-limit-by-key: sliding windows on the shared counter store.
+
+``rate-limit`` counts per subscription (``context.Subscription.Id``); a request
+without a subscription is not limited (APIM applies the policy to calls made
+with a subscription key only). The policy's own limit and every matching nested
+``<api>``/``<operation>`` limit are separate counters, all checked at once
+(one batched round trip); the request passes only when all have room.
+
+``rate-limit-by-key`` counts per evaluated ``counter-key``: one counter per key
+value, shared by every scope configuring it. When ``increment-condition`` or
+``increment-count`` reads ``context.Response`` the inbound check only asks
+"is there room for one more?" (cost 0) and the increment happens after the
+backend's response; otherwise it is checked and counted atomically in inbound.
+
+Over the limit: 429 with ``Retry-After`` (or ``retry-after-header-name``) and
+APIM's JSON message, Reason ``RateLimitExceeded``; store unreachable under
+``fail-closed``: 503. The quota policies live in ``limits_quota``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from kubegate.model.policy import PolicyElement
+from kubegate.services.counters import (
+    Headers,
+    RateDecision,
+    parse_rate_limit,
+    parse_rate_limit_by_key,
+    rate_limit_exceeded,
+)
+from kubegate.services.counters.schema import MAX_RATE_PERIOD
+
+from ..compiler import Compiler
+from ..registry import register
+from ..runtime import Step, trace
+from . import limits_quota  # noqa: F401  (registers quota, quota-by-key)
+from ._util import to_text
+from .limits_common import (
+    add_response_header,
+    after_response,
+    as_bool,
+    as_int,
+    compiled,
+    counter_store,
+    fail_mode,
+    nested,
+    parse_spec,
+    reads_response,
+    rejected,
+    scope_tag,
+    subscription_id,
+    unavailable,
+)
+
+Limit = tuple[str, int, int]  # counter key, calls, period
+
+
+async def finish(ctx: Any, policy: str, decisions: list[tuple[Limit, RateDecision]],
+                 headers: Headers) -> None:
+    """Turn decisions into headers, variables, or the 429/503 failure."""
+    closed = next((d for _, d in decisions if d.unavailable and not d.allowed), None)
+    if closed is not None:
+        raise unavailable(ctx, policy, decisions[0][0][0], closed.message)
+    (key, calls, period), tightest = min(decisions, key=lambda kd: kd[1].remaining)
+    if headers.remaining_calls_variable_name:
+        ctx.Variables[headers.remaining_calls_variable_name] = tightest.remaining
+    add_response_header(ctx, headers.remaining_calls_header_name, tightest.remaining)
+    add_response_header(ctx, headers.total_calls_header_name, tightest.total)
+    denied = [(lim, d) for lim, d in decisions if not d.allowed]
+    if not denied:
+        trace(ctx, f"{policy} {key}: {tightest.remaining} of {calls} left")
+        return
+    retry = max(d.retry_after_s for _, d in denied)
+    (key, calls, period), _ = denied[0]
+    if headers.retry_after_variable_name:
+        ctx.Variables[headers.retry_after_variable_name] = retry
+    trace(ctx, f"{policy} {key}: over {calls}/{period}s, retry after {retry}s")
+    resp = rate_limit_exceeded(retry, headers.retry_after_header_name)
+    raise rejected(ctx, policy, key, f"{calls}/{period}s", resp, "RateLimitExceeded",
+                   "Rate limit is exceeded")
+
+
+@register("rate-limit", sections={"inbound"}, summary="limit calls per subscription (sliding)")
+def compile_rate_limit(el: PolicyElement, c: Compiler, path: str) -> Step | None:
+    mode = fail_mode(el, c)
+    spec = parse_spec(el, c, parse_rate_limit)
+    if spec is None:
+        return None
+    store = counter_store(c)
+    scope, apis = el.scope, spec.apis
+
+    async def run(ctx: Any) -> None:
+        sub = subscription_id(ctx)
+        if sub is None:
+            trace(ctx, "rate-limit: no subscription, not limited")
+            return
+        base = f"rl:{sub}:{scope_tag(scope, ctx)}"
+        limits: list[Limit] = [(base, spec.calls, spec.renewal_period)]
+        for suffix, lim in nested(apis, ctx):
+            assert lim.calls is not None and lim.renewal_period is not None
+            limits.append((f"{base}:{suffix}", lim.calls, lim.renewal_period))
+        if len(limits) == 1:
+            got = [await store.hit_rate(base, spec.calls, spec.renewal_period, fail_mode=mode)]
+        else:
+            got = list(await asyncio.gather(*(store.hit_rate(k, n, p, fail_mode=mode)
+                                              for k, n, p in limits)))
+        await finish(ctx, "rate-limit", list(zip(limits, got, strict=True)), spec.headers)
+    return c.step(el, path, run, is_async=True, calls=spec.calls, period=spec.renewal_period,
+                  nested=len(apis))
+
+
+@register("rate-limit-by-key", sections={"inbound"}, summary="limit calls per key (sliding)")
+def compile_rate_limit_by_key(el: PolicyElement, c: Compiler, path: str) -> Step | None:
+    mode = fail_mode(el, c)
+    spec = parse_spec(el, c, parse_rate_limit_by_key)
+    if spec is None:
+        return None
+    store = counter_store(c)
+    key_of = compiled(el, c, "counter-key", spec.counter_key)
+    calls_of = compiled(el, c, "calls", spec.calls)
+    period_of = compiled(el, c, "renewal-period", spec.renewal_period)
+    count_of = compiled(el, c, "increment-count", spec.increment_count)
+    cond = spec.increment_condition
+    cond_of = compiled(el, c, "increment-condition", True if cond is None else cond)
+    deferred = reads_response(cond, spec.increment_count)
+
+    def counted(ctx: Any) -> int:
+        if not as_bool(cond_of(ctx), "increment-condition"):
+            return 0
+        return as_int(count_of(ctx), "increment-count")
+
+    async def run(ctx: Any) -> None:
+        key = "rlk:" + to_text(key_of(ctx))
+        calls = as_int(calls_of(ctx), "calls")
+        period = as_int(period_of(ctx), "renewal-period", 1, MAX_RATE_PERIOD)
+        cost = 0 if deferred else counted(ctx)
+        d = await store.hit_rate(key, calls, period, cost, fail_mode=mode)
+        await finish(ctx, "rate-limit-by-key", [((key, calls, period), d)], spec.headers)
+        if deferred:
+            done = False
+
+            async def count_after(ctx: Any) -> None:
+                nonlocal done
+                n = 0 if done else counted(ctx)
+                if n:
+                    done = True
+                    await store.hit_rate(key, calls, period, n, fail_mode=mode)
+                    trace(ctx, f"rate-limit-by-key {key}: counted {n} after the response")
+            after_response(ctx, count_after)
+    return c.step(el, path, run, is_async=True, deferred=deferred)

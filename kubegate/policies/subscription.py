@@ -1,0 +1,162 @@
+"""Subscription-key admission in front of an operation's policies (APIM's rules).
+
+How it works: a ``SubscriptionGate`` has the interface of a ``Pipeline``
+(``needs_request_body``, ``needs_response_body``, ``execute(ctx, send)``), so
+the data plane runs it like any pipeline. Per request it takes the key from the
+API's header, else from its query parameter, and removes both from the request
+that is forwarded. It then decides, in APIM's order:
+
+* no key: an open product containing the API admits the request (its pipeline,
+  ``context.Product`` set); otherwise an API that requires a subscription
+  answers 401 *missing key*; otherwise the request goes on without a subscription;
+* a key: one dictionary look-up in the key index. Unknown, or its scope does not
+  cover the API: 401 *invalid key*. Known and covering but not active
+  (suspended, cancelled, expired, submitted): 403. An open product containing
+  the API turns both refusals into "handle as if no key was sent". An accepted
+  key sets ``context.Subscription``/``User`` (and ``Product`` for a product
+  subscription) and runs the pipeline compiled for that product; API-scoped and
+  all-APIs subscriptions run the pipeline without product-scope policies.
+
+A refusal fills ``context.LastError`` (Source ``authorization``) and runs the
+``on-error`` section of the product-less pipeline on the refusal response.
+
+Invariants: a gate is immutable and shared by every request of its operation;
+it never touches the store (the key index is refreshed elsewhere) and never
+reads the clock except through ``ctx.now()``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from kubegate.services.keys import ProductInfo as IndexProduct
+from kubegate.services.keys import SubscriptionInfo as IndexSubscription
+
+from .context import LastError, Response
+from .context_info import ProductInfo, SubscriptionInfo, UserInfo
+from .pipeline import INTERNAL_ERROR, JSON, Pipeline
+from .runtime import Located, Send, run_block, trace
+
+DEFAULT_HEADER = "Ocp-Apim-Subscription-Key"
+DEFAULT_QUERY = "subscription-key"
+MISSING_KEY = ("Access denied due to missing subscription key. Make sure to include "
+               "subscription key when making requests to an API.")
+INVALID_KEY = ("Access denied due to invalid subscription key. Make sure to provide a valid "
+               "key for an active subscription.")
+INACTIVE = ("Access denied due to {state} subscription. Make sure to provide a valid key "
+            "for an active subscription.")
+
+
+class KeyLookup(Protocol):
+    """What the gate needs from the key index (``kubegate.services.keys.KeyIndex``)."""
+
+    def lookup(self, key: str) -> IndexSubscription | None: ...
+    def allows(self, info: IndexSubscription, api: str) -> bool: ...
+    def product(self, name: str) -> IndexProduct | None: ...
+
+
+class SubscriptionGate:
+    __slots__ = ("api", "keys", "base", "products", "open_product", "open_pipeline",
+                 "required", "header", "query", "needs_request_body", "needs_response_body")
+
+    def __init__(self, api: str, keys: KeyLookup, base: Pipeline, *, required: bool,
+                 products: Mapping[str, Pipeline] | None = None,
+                 open_product: str | None = None, header: str = DEFAULT_HEADER,
+                 query: str = DEFAULT_QUERY) -> None:
+        self.api = api
+        self.keys = keys
+        self.base = base
+        self.products = dict(products or {})
+        self.open_product = open_product
+        self.open_pipeline = self.products.get(open_product or "", base)
+        self.required = required
+        self.header = header
+        self.query = query
+        every = (base, *self.products.values())
+        self.needs_request_body = any(p.needs_request_body for p in every)
+        self.needs_response_body = any(p.needs_response_body for p in every)
+
+    def take_key(self, ctx: Any) -> str | None:
+        """The presented key (header first, then query); both are removed from the request."""
+        headers = ctx.Request.Headers
+        values = headers.values_of(self.header)
+        key = values[0] if values else None
+        if values is not None:
+            headers.delete(self.header)
+        url = ctx.Request.Url
+        if self.query in url.QueryString:  # cheap test before parsing the query
+            params = url.Query
+            found = params.values_of(self.query)
+            if found is not None:
+                params.delete(self.query)
+                if not key:
+                    key = found[0]
+        return key or None
+
+    async def execute(self, ctx: Any, send: Send) -> None:
+        key = self.take_key(ctx)
+        if key is None:
+            if self.open_product is not None:
+                return await self._open(ctx, send)
+            if self.required:
+                return await self._refuse(ctx, 401, "SubscriptionKeyNotFound", MISSING_KEY)
+            return await self.base.execute(ctx, send)
+        info = self.keys.lookup(key)
+        if info is None or not self.keys.allows(info, self.api):
+            if self.open_product is not None:
+                return await self._open(ctx, send)
+            return await self._refuse(ctx, 401, "SubscriptionKeyInvalid", INVALID_KEY)
+        state = info.effective_state(_now(ctx))
+        if state != "active":
+            if self.open_product is not None:
+                return await self._open(ctx, send)
+            return await self._refuse(ctx, 403, "SubscriptionNotActive",
+                                      INACTIVE.format(state=state))
+        ctx.Subscription = SubscriptionInfo(
+            Id=info.id, Key=key, Name=info.name,
+            PrimaryKey=key if info.key == "primary" else None,
+            SecondaryKey=key if info.key == "secondary" else None,
+            EndDate=info.expires)
+        if info.user is not None:
+            ctx.User = UserInfo(Id=info.user)
+        pipeline = self.base
+        if info.product is not None:
+            ctx.Product = self._product(info.product)
+            pipeline = self.products.get(info.product, self.base)
+        trace(ctx, f"subscription {info.id} ({info.scope}) admitted")
+        await pipeline.execute(ctx, send)
+
+    async def _open(self, ctx: Any, send: Send) -> None:
+        assert self.open_product is not None
+        ctx.Product = self._product(self.open_product)
+        await self.open_pipeline.execute(ctx, send)
+
+    def _product(self, name: str) -> ProductInfo:
+        found = self.keys.product(name)
+        if found is None:
+            return ProductInfo(Id=name, Name=name)
+        return ProductInfo(Id=name, Name=name, SubscriptionRequired=found.subscription_required,
+                           ApprovalRequired=found.approval_required)
+
+    async def _refuse(self, ctx: Any, status: int, reason: str, message: str) -> None:
+        """APIM's refusal: 401/403 JSON, ``LastError`` filled, the on-error section run."""
+        ctx.send = None  # nothing may reach the backend from here
+        ctx.LastError = LastError(Source="authorization", Reason=reason, Message=message,
+                                  Section="inbound")
+        body = json.dumps({"statusCode": status, "message": message}).encode()
+        phrase = "Unauthorized" if status == 401 else "Forbidden"
+        ctx.Response = Response(status, phrase, list(JSON), body)
+        trace(ctx, f"subscription key refused: {reason}")
+        try:
+            await run_block(self.base.on_error, ctx)
+        except Located as located:
+            trace(ctx, f"error in on-error {located.step.label}: {located.error}")
+            ctx.Response = Response(500, "Internal Server Error", list(JSON), INTERNAL_ERROR)
+
+
+def _now(ctx: Any) -> datetime:
+    now: datetime = ctx.now()
+    return now
