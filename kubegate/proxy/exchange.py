@@ -20,7 +20,7 @@ import asyncio
 from time import perf_counter
 from typing import TYPE_CHECKING
 
-from kubegate.proxy.errors import json_error, reason
+from kubegate.proxy.errors import REASONS, json_error, reason
 from kubegate.proxy.headers import response_header_block
 from kubegate.proxy.upstream import Pool, UpstreamConnection
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 BODY_BUFFER_LIMIT = 256 * 1024
 CRLF = b"\r\n"
 NO_BODY_STATUSES = frozenset({204, 304})
+STATUS_LINES = {code: b"HTTP/1.1 %d %s\r\n" % (code, phrase) for code, phrase in REASONS.items()}
 
 
 class Exchange:
@@ -179,7 +180,8 @@ class Exchange:
         self.backend_s = perf_counter() - self.t_up
         conn = self.conn
         block, has_length, up_chunked = response_header_block(head)
-        parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason(status)), block]
+        parts = [STATUS_LINES.get(status) or b"HTTP/1.1 %d %s\r\n" % (status, reason(status)),
+                 block]
         if self.rid is not None:
             parts.append(conn.server.rid_line + self.rid + CRLF)
         if status == 101 and self.upgrade:

@@ -48,10 +48,10 @@ class ServerState:
         self.upstream_idle_timeout = gateway.upstream.idle_timeout
         self.forwarded_headers = gateway.forwarded_headers
         self.pools = Pools(gateway.upstream.max_idle_per_backend, timeouts.connect,
-                           timeouts.response, lambda: self.now)
+                           timeouts.response, self)
         self.connections: set[ClientConnection] = set()
         self.active: set[UpstreamConnection] = set()
-        self.now = time.monotonic()
+        self.now: float = time.monotonic()
         self.draining = False
         self.requests = 0
         self.backend_cache: dict[str, Any] = {}  # set-backend-service URLs, parsed once
@@ -61,7 +61,7 @@ class ServerState:
             AccessLog(obs.access_log, sample=obs.access_log_sample) if obs.access_log else None)
         name = obs.request_id_header
         self.rid_name = name.lower().encode("latin-1") if name else None
-        self.rid_line = (name or "").encode("latin-1") + b": "
+        self.rid_line: bytes = (name or "").encode("latin-1") + b": "
         self._rid_prefix = b"%08x-%x-" % (secrets.randbits(32), os.getpid())
         self._rid_count = 0
         self.backend_errors = 0

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import httptools
@@ -23,6 +22,17 @@ from kubegate.compile.backends import Backend
 
 if TYPE_CHECKING:
     from kubegate.proxy.exchange import Exchange
+
+
+class Clock(Protocol):
+    """A coarse clock: `now` is refreshed by its owner (the server's sweep), read for free."""
+
+    now: float
+
+
+class FixedClock:
+    def __init__(self) -> None:
+        self.now = time.monotonic()
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -52,7 +62,7 @@ class UpstreamConnection(asyncio.Protocol):
         if owner.tunnelled:
             owner.client_write(data)
             return
-        self.deadline = self.pool.now() + self.pool.response_timeout  # silence, not duration
+        self.deadline = self.pool.clock.now + self.pool.response_timeout  # silence, not duration
         if self.in_head:
             # The head is taken raw, not header by header: per-header parser callbacks
             # cost more than the rest of the response path together.
@@ -143,10 +153,10 @@ class Pool:
     """Keep-alive connections to one backend origin (scheme, host, port)."""
 
     def __init__(self, backend: Backend, max_idle: int, connect_timeout: float,
-                 response_timeout: float = 60.0, now: Callable[[], float] = time.monotonic) -> None:
+                 response_timeout: float = 60.0, clock: Clock | None = None) -> None:
         self.backend = backend
         self.response_timeout = response_timeout
-        self.now = now
+        self.clock: Clock = clock or FixedClock()
         self.max_idle = max_idle
         self.connect_timeout = connect_timeout
         self.idle: list[UpstreamConnection] = []
@@ -288,11 +298,11 @@ class Pools:
     """One Pool per backend origin, shared by every snapshot of a worker."""
 
     def __init__(self, max_idle: int, connect_timeout: float, response_timeout: float = 60.0,
-                 now: Callable[[], float] = time.monotonic) -> None:
+                 clock: Clock | None = None) -> None:
         self.max_idle = max_idle
         self.connect_timeout = connect_timeout
         self.response_timeout = response_timeout
-        self.now = now
+        self.clock: Clock = clock or FixedClock()
         self.endpoints: Endpoints | None = None  # set when the gateway watches Kubernetes
         self._pools: dict[tuple[str, str, int], Pool] = {}
         self._balanced: dict[tuple[str, str, int], BalancedPool] = {}
@@ -307,7 +317,7 @@ class Pools:
         pool = self._pools.get(backend.key)
         if pool is None:
             pool = self._pools[backend.key] = Pool(backend, self.max_idle, self.connect_timeout,
-                                                   self.response_timeout, self.now)
+                                                   self.response_timeout, self.clock)
         return pool
 
     def sweep(self, cutoff: float) -> None:
