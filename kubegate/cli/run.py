@@ -17,12 +17,12 @@ from typing import Any
 
 import click
 
-from kubegate.compile.load import Overrides, SpecCache, load, watched_files
+from kubegate.compile.load import Overrides, SpecCache, load, resolve_openapi, watched_files
 from kubegate.model.errors import ConfigError
 from kubegate.observability import MetricsDir
 from kubegate.proxy.kubernetes import KubernetesWatch
 from kubegate.proxy.runtime import FileWatcher, Worker
-from kubegate.proxy.services import COUNTER_SOCKET_ENV, WorkerServices
+from kubegate.proxy.services import COUNTER_SOCKET_ENV, STORE_ENV, WorkerServices
 from kubegate.proxy.workers import Supervisor
 from kubegate.sources.yaml_config import load_config
 
@@ -94,8 +94,11 @@ def run(config_path: str, workers: int | None, listen: tuple[str, ...], admin: s
         supervising = worker_slot is None and declared.gateway.workers > 1
         services = None if supervising else WorkerServices(declared)
         kube = KubernetesWatch(kubeconfig) if kubernetes and not supervising else None
+        store = admin_store(declared)
+        overlay = partial(apply_overlay, store) if store is not None else None
         loader = partial(load, config_path, overrides, SpecCache(),
-                         services.mapping if services else None, kube.apis if kube else None)
+                         services.mapping if services else None, kube.apis if kube else None,
+                         overlay)
         config, snapshot = loader()
     except ConfigError as exc:
         print_problems(exc)
@@ -105,13 +108,71 @@ def run(config_path: str, workers: int | None, listen: tuple[str, ...], admin: s
         asyncio.run(_worker_main(loader, config, snapshot, ready_fd, services, kube))
     elif not supervising:
         asyncio.run(serve_single(config_path, loader, config, snapshot, services=services,
-                                 kubernetes=kube))
+                                 kubernetes=kube, store=store, overrides=overrides))
     else:
         extra = ["--kubernetes"] if kubernetes else []
         extra += ["--kubeconfig", kubeconfig] if kubeconfig else []
         argv = partial(_worker_argv, config_path, listen, log_level, extra)
         with host_counters(config), metrics_folder():
-            asyncio.run(_supervisor_main(config_path, loader, config, argv))
+            asyncio.run(_supervisor_main(config_path, loader, config, argv, store, overrides))
+
+
+def admin_store(config: Any) -> Any:
+    """The store behind the admin API (and its overlay), when one is configured."""
+    url = config.gateway.store or os.environ.get(STORE_ENV)
+    if not url:
+        return None
+    from kubegate.store import Store
+
+    return Store(url)
+
+
+def apply_overlay(store: Any, declared: Any) -> Any:
+    from kubegate.admin.overlay import overlay_config
+
+    return overlay_config(declared, store)
+
+
+def admin_context(store: Any, config_path: str, overrides: Overrides, config: Any,
+                  reload: Callable[[], Any], metrics: Callable[[], Any]) -> Any:
+    """The admin API, portal and console need the store; without one only health,
+    status and metrics are served."""
+    if store is None:
+        return None
+    from kubegate.admin.context import AdminContext
+
+    def declared() -> Any:
+        return resolve_openapi(overrides.apply(load_config(config_path)),
+                               Path(config_path).resolve().parent, SpecCache())
+
+    async def do_reload() -> dict[str, Any]:
+        ok = reload()
+        return {"reloaded": bool(ok)}
+
+    listener = config.gateway.listeners[0]
+    host, port = listener.host_port
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    scheme = "https" if listener.tls else "http"
+    return AdminContext(store, declared=declared, base_dir=Path(config_path).resolve().parent,
+                        reload=do_reload, metrics=metrics, gateway_url=f"{scheme}://{shown}:{port}")
+
+
+async def watch_overlay(store: Any, changed: Callable[[], object], interval: float = 1.0) -> None:
+    """Admin API changes (kept in the store) reach this gateway: reload on a new revision.
+    Every replica polls the same store, so each converges within `interval`."""
+    from kubegate.admin.overlay import overlay_revision
+
+    seen: int | None = None
+    while True:
+        try:
+            revision = await asyncio.to_thread(overlay_revision, store)
+        except Exception as exc:  # the store is down: keep serving what we have
+            log.warning("cannot read the admin overlay revision: %s", exc)
+        else:
+            if seen is not None and revision != seen:
+                changed()
+            seen = revision
+        await asyncio.sleep(interval)
 
 
 @contextlib.contextmanager
@@ -178,7 +239,8 @@ def _listening(addresses: list[tuple[str, int]], admin: str) -> None:
 async def serve_single(config_path: str, loader: Any, config: Any, snapshot: Any,
                        announce: Callable[[Worker], None] | None = None, *,
                        services: WorkerServices | None = None,
-                       kubernetes: KubernetesWatch | None = None) -> None:
+                       kubernetes: KubernetesWatch | None = None, store: Any = None,
+                       overrides: Overrides | None = None) -> None:
     """One process: data plane, admin app and config file watcher on one loop."""
     from kubegate.admin.app import AdminState, create_app
     from kubegate.admin.server import start_admin
@@ -192,7 +254,10 @@ async def serve_single(config_path: str, loader: Any, config: Any, snapshot: Any
                 "connections": len(state.connections), "reloads": worker.reloads,
                 "reload_errors": worker.reload_errors, "pools": state.pools.stats()}
 
-    admin_state = AdminState(status, lambda: not worker.stopping.is_set(),
+    overrides = overrides or Overrides()
+    context = admin_context(store, config_path, overrides, config, worker.reload,
+                            lambda: worker.state.metrics)
+    admin_state = AdminState(status, lambda: not worker.stopping.is_set(), context=context,
                              metrics=lambda: worker.state.metrics)
     tasks: list[asyncio.Task[None]] = []
 
@@ -200,12 +265,15 @@ async def serve_single(config_path: str, loader: Any, config: Any, snapshot: Any
         server, _ = await start_admin(create_app(admin_state), w.config.gateway.admin)
         watcher = FileWatcher(lambda: watched_files(config_path, worker.config), worker.reload)
         tasks.append(asyncio.get_running_loop().create_task(watcher.run()))
+        if store is not None:
+            tasks.append(asyncio.get_running_loop().create_task(watch_overlay(store, w.reload)))
         (announce or (lambda w: _listening(w.listeners.addresses, w.config.gateway.admin)))(w)
 
     await worker.run(started)
 
 
-async def _supervisor_main(config_path: str, loader: Any, config: Any, argv: Any) -> None:
+async def _supervisor_main(config_path: str, loader: Any, config: Any, argv: Any, store: Any,
+                           overrides: Overrides) -> None:
     from kubegate.admin.app import AdminState, create_app
     from kubegate.admin.server import start_admin
 
@@ -231,10 +299,18 @@ async def _supervisor_main(config_path: str, loader: Any, config: Any, argv: Any
     metrics_dir = MetricsDir(Path(os.environ[METRICS_ENV]))
 
     async def started() -> None:
-        admin = AdminState(status, supervisor.is_ready, metrics=metrics_dir.merged)
+        def reload() -> bool:
+            supervisor.reload()
+            return True
+
+        context = admin_context(store, config_path, overrides, config, reload, metrics_dir.merged)
+        admin = AdminState(status, supervisor.is_ready, context=context, metrics=metrics_dir.merged)
         await start_admin(create_app(admin), config.gateway.admin)
         watcher = FileWatcher(lambda: watched_files(config_path, current["config"]), supervisor.reload)
         tasks.append(asyncio.get_running_loop().create_task(watcher.run()))
+        if store is not None:
+            tasks.append(asyncio.get_running_loop().create_task(
+                watch_overlay(store, supervisor.reload)))
         log.info("supervising %d workers", config.gateway.workers)
         _listening([lst.host_port for lst in config.gateway.listeners], config.gateway.admin)
 

@@ -92,12 +92,18 @@ def with_discovered(config: Config, discovered: list[Api]) -> Config:
 
 def load(path: str | Path, overrides: Overrides = Overrides(), cache: SpecCache | None = None,
          services: Mapping[str, Any] | None = None,
-         discovered: Callable[[], list[Api]] | None = None) -> tuple[Config, Snapshot]:
-    """Load, validate and compile; ConfigError lists every problem with its file."""
+         discovered: Callable[[], list[Api]] | None = None,
+         overlay: Callable[[Config], Config] | None = None) -> tuple[Config, Snapshot]:
+    """Load, validate and compile; ConfigError lists every problem with its file.
+
+    Order: the declared file, plus discovered APIs (Kubernetes), OpenAPI imports,
+    then `overlay` (admin API changes kept in the store; declared entries win)."""
     config = overrides.apply(load_config(path))
     if discovered is not None:
         config = with_discovered(config, discovered())
     config = resolve_openapi(config, Path(path).resolve().parent, cache or SpecCache())
+    if overlay is not None:
+        config = overlay(config)
     try:
         snapshot = build_snapshot(config, Path(path).resolve().parent, services)
     except ConfigError as exc:
