@@ -43,6 +43,36 @@ apis:
         path: "/items/{id}"
 """
 
+RATE_LIMITED_API = """\
+gateway:
+  listeners: [{address: "{listen}"}]
+  admin: "{admin}"
+  workers: 1
+  counters: {COUNTERS}
+apis:
+  - name: bench
+    path: /api
+    backend: {backend}
+    policy: {workdir}/limits.xml
+    operations:
+      - method: GET
+        path: "/items/{id}"
+"""
+
+# Every request is checked and counted, on one key (wrk's address); the limit is
+# far above any rate a benchmark reaches, so nothing is ever rejected.
+RATE_LIMIT_POLICY = """\
+<policies>
+  <inbound>
+    <rate-limit-by-key calls="100000000" renewal-period="1"
+                       counter-key="@(context.Request.IpAddress)" />
+  </inbound>
+  <backend><forward-request /></backend>
+  <outbound />
+  <on-error />
+</policies>
+"""
+
 SCENARIOS: list[dict[str, Any]] = [
     {"name": "nginx", "kind": "nginx"},
     {
@@ -58,6 +88,23 @@ SCENARIOS: list[dict[str, Any]] = [
         "workers": 2,
         "config": SIMPLE_API,
         "target": {"rps_ratio": 0.8},
+    },
+    {
+        "name": "kubegate-ratelimit-memory",
+        "kind": "kubegate",
+        "workers": 1,
+        "config": RATE_LIMITED_API.replace("{COUNTERS}", "{store: memory}"),
+        "files": {"limits.xml": RATE_LIMIT_POLICY},
+        "target": {"rps_ratio": 0.7},
+    },
+    {
+        "name": "kubegate-ratelimit-redis",
+        "kind": "kubegate",
+        "workers": 1,
+        "config": RATE_LIMITED_API.replace(
+            "{COUNTERS}", "{store: redis, redis_url: \"redis://127.0.0.1:6379/0\"}"),
+        "files": {"limits.xml": RATE_LIMIT_POLICY},
+        "target": {"rps_ratio": 0.5},
     },
 ]
 

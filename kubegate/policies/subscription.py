@@ -79,6 +79,13 @@ class SubscriptionGate:
         self.needs_request_body = any(p.needs_request_body for p in every)
         self.needs_response_body = any(p.needs_response_body for p in every)
 
+    def describe(self) -> dict[str, Any]:
+        """A plain description, like ``Pipeline.describe`` plus the key check's settings."""
+        return {**self.base.describe(),
+                "subscription": {"required": self.required, "header": self.header,
+                                 "query": self.query, "open_product": self.open_product},
+                "products": {name: p.describe() for name, p in self.products.items()}}
+
     def take_key(self, ctx: Any) -> str | None:
         """The presented key (header first, then query); both are removed from the request."""
         headers = ctx.Request.Headers

@@ -41,7 +41,7 @@ class ClientConnection(asyncio.Protocol):
     __slots__ = (
         "server", "scheme", "transport", "parser", "client_ip", "queue", "current",
         "url", "headers", "head_bytes", "in_head", "closing", "pause_reasons",
-        "write_paused", "deadline", "tunnel", "upgrade_value", "dead", "head_chunk",
+        "write_paused", "deadline", "tunnel", "upgrade_value", "dead", "head_chunk", "forwarded",
     )
 
     def __init__(self, server: ServerState, scheme: bytes = b"http") -> None:
@@ -64,12 +64,15 @@ class ClientConnection(asyncio.Protocol):
         self.upgrade_value = b""
         self.dead = False
         self.head_chunk = 0  # bytes of the chunk that completed the last head, plus before
+        self.forwarded = b""  # X-Forwarded-For/Proto lines for this client, made once
 
     # -- asyncio.Protocol ---------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.client_ip = (peer[0] if isinstance(peer, tuple) else "unix").encode()
+        self.forwarded = (b"x-forwarded-for: " + self.client_ip + b"\r\nx-forwarded-proto: "
+                          + self.scheme + b"\r\n")
         self.server.connections.add(self)
         self.deadline = self.server.now + self.server.limits_header_timeout
         if self.server.draining:

@@ -99,8 +99,11 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
     # -- framing and Host: anything ambiguous is refused and the connection closed
     if hosts > 1 or (hosts == 0 and version == "1.1"):
         return _local(conn, 400, "Bad request: exactly one Host header is required", False)
-    if host is not None and not _HOST.match(host):
-        return _local(conn, 400, "Bad request: invalid Host header", False)
+    if host is not None and host not in server.valid_hosts:
+        if not _HOST.match(host):
+            return _local(conn, 400, "Bad request: invalid Host header", False)
+        if len(server.valid_hosts) < 1024:  # a handful of names in practice: remember them
+            server.valid_hosts.add(host)
     chunked = False
     length = 0
     if encodings:
@@ -166,9 +169,11 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
     lines += (b" HTTP/1.1\r\nhost: ", backend.host_header, CRLF)
     lines += fwd
     if server.forwarded_headers:
-        ip = conn.client_ip
-        lines += (b"x-forwarded-for: ", xff + b", " + ip if xff else ip, CRLF,
-                  b"x-forwarded-proto: ", conn.scheme, CRLF)
+        if xff:
+            lines += (b"x-forwarded-for: ", xff, b", ", conn.client_ip, CRLF,
+                      b"x-forwarded-proto: ", conn.scheme, CRLF)
+        else:
+            lines.append(conn.forwarded)
         if host:
             lines += (b"x-forwarded-host: ", host, CRLF)
     if rid_name is not None:

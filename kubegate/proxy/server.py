@@ -55,6 +55,7 @@ class ServerState:
         self.draining = False
         self.requests = 0
         self.backend_cache: dict[str, Any] = {}  # set-backend-service URLs, parsed once
+        self.valid_hosts: set[bytes] = set()  # Host values already checked
         obs = gateway.observability
         self.metrics = RequestMetrics()
         self.access_log: AccessLog | None = (

@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -58,7 +58,7 @@ def token(audience: str = "kubegate-e2e", secret: bytes = SECRET) -> str:
 
 
 def config(backend: Backend, store: str) -> dict[str, Any]:
-    apis = [{"name": name, "path": f"/{name}", "backend": backend.url}
+    apis: list[dict[str, Any]] = [{"name": name, "path": f"/{name}", "backend": backend.url}
             for name in ("orders", "billing", "public")]
     apis.append({"name": "gold", "path": "/gold", "backend": backend.url,
                  "subscription_required": True, "subscription_key_header": "X-Key",
@@ -173,7 +173,10 @@ def test_store_subscription_becomes_usable_within_2s(env: tuple[Gateway, Backend
                       "--store", store)
     key = created["primary_key"]
     started = time.monotonic()
-    admitted: Callable[[], bool] = lambda: get(gw, "/billing/z", {KEY: key}).status == 200
+
+    def admitted() -> bool:
+        return get(gw, "/billing/z", {KEY: key}).status == 200
+
     assert wait_until(admitted, 2.0, 0.05), gw.log_text()[-2000:]
     assert time.monotonic() - started <= 2.5
     # its scope is one API: another API answers 401 invalid key, as APIM does

@@ -97,6 +97,7 @@ def test_redis_store_is_exact_across_three_gateways(
     redis_keys.append(key)
     cfg = config([api("orders", "/api", backend, policy(N, key))],
                  store="redis", redis_url="redis://127.0.0.1:6379/0")
+    # one after the other: nine processes starting at once are slow on a small, busy box
     gateways = [make_gateway(cfg, workers=2) for _ in range(3)]
     got, elapsed = blast([g.port for g in gateways], total=300, clients=200)
     check_exact(got, elapsed)

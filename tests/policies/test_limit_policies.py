@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -28,6 +29,7 @@ from kubegate.services.counters.base import (
     open_quota,
     open_rate,
 )
+from kubegate.sources.yaml_config import load_config_text
 
 from .helpers import FakeBackend, doc, err, pipeline
 
@@ -359,3 +361,21 @@ def test_compile_errors_name_the_element(xml: str, needle: str) -> None:
         pipeline(xml, CompileEnv(services={"counters": MemoryCounterStore()}))
     text = str(info.value)
     assert needle in text and "test.xml" in text
+
+
+# -- bench scenarios -----------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["kubegate-ratelimit-memory", "kubegate-ratelimit-redis"])
+def test_bench_scenarios_are_valid_and_never_reject(name: str, tmp_path: Path) -> None:
+    from bench import scenarios
+
+    (sc,) = scenarios.select(scenarios.load(scenarios.SCENARIOS), [name])
+    values = {"listen": "127.0.0.1:8000", "admin": "127.0.0.1:8001",
+              "backend": "http://127.0.0.1:8002", "backend_port": "8002",
+              "workdir": str(tmp_path)}
+    cfg = load_config_text(scenarios.render(sc.config, values), "bench.yaml")
+    assert cfg.gateway.counters.store == name.rsplit("-", 1)[1]
+    xml = scenarios.render(sc.files["limits.xml"], values)
+    assert cfg.apis[0].policy == f"{tmp_path}/limits.xml"
+    step = pipeline(xml, CompileEnv(services={"counters": MemoryCounterStore()})).inbound[0]
+    assert step.name == "rate-limit-by-key"
+    assert 'calls="100000000" renewal-period="1"' in xml  # > any benchmark's requests per second

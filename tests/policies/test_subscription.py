@@ -298,6 +298,13 @@ def test_policy_only_api_gets_an_optional_gate() -> None:
     assert isinstance(g, SubscriptionGate) and not g.required
 
 
+def test_describe_names_the_settings_and_product_pipelines() -> None:
+    d = gate(open_product="free", header="X-K").describe()
+    assert d["subscription"] == {"required": True, "header": "X-K",
+                                 "query": "subscription-key", "open_product": "free"}
+    assert set(d["products"]) == {"gold", "free"} and len(d["inbound"]) == 1
+
+
 def test_per_api_key_names_reach_the_gate() -> None:
     g = target({"apis": [api(subscription_required=True, subscription_key_header="X-Key",
                              subscription_key_query="k")]})

@@ -60,6 +60,11 @@ Limit = tuple[str, int, int]  # counter key, calls, period
 async def finish(ctx: Any, policy: str, decisions: list[tuple[Limit, RateDecision]],
                  headers: Headers) -> None:
     """Turn decisions into headers, variables, or the 429/503 failure."""
+    if len(decisions) == 1 and decisions[0][1].allowed and not headers.remaining_calls_header_name \
+            and not headers.total_calls_header_name and not headers.remaining_calls_variable_name:
+        if ctx.Tracing:
+            trace(ctx, f"{policy} {decisions[0][0][0]}: {decisions[0][1].remaining} left")
+        return  # the common case: admitted, nothing to report
     closed = next((d for _, d in decisions if d.unavailable and not d.allowed), None)
     if closed is not None:
         raise unavailable(ctx, policy, decisions[0][0][0], closed.message)
@@ -126,15 +131,24 @@ def compile_rate_limit_by_key(el: PolicyElement, c: Compiler, path: str) -> Step
     cond_of = compiled(el, c, "increment-condition", True if cond is None else cond)
     deferred = reads_response(cond, spec.increment_count)
 
+    plain = cond is None and isinstance(spec.increment_count, int)
+    fixed = (spec.calls, spec.renewal_period) if isinstance(spec.calls, int) and isinstance(
+        spec.renewal_period, int) else None
+
     def counted(ctx: Any) -> int:
+        if plain:
+            return spec.increment_count  # type: ignore[return-value]
         if not as_bool(cond_of(ctx), "increment-condition"):
             return 0
         return as_int(count_of(ctx), "increment-count")
 
     async def run(ctx: Any) -> None:
         key = "rlk:" + to_text(key_of(ctx))
-        calls = as_int(calls_of(ctx), "calls")
-        period = as_int(period_of(ctx), "renewal-period", 1, MAX_RATE_PERIOD)
+        if fixed is not None:
+            calls, period = fixed
+        else:
+            calls = as_int(calls_of(ctx), "calls")
+            period = as_int(period_of(ctx), "renewal-period", 1, MAX_RATE_PERIOD)
         cost = 0 if deferred else counted(ctx)
         d = await store.hit_rate(key, calls, period, cost, fail_mode=mode)
         await finish(ctx, "rate-limit-by-key", [((key, calls, period), d)], spec.headers)
