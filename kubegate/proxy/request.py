@@ -206,12 +206,18 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
     hop = REQUEST_SPECIAL - {b"host", b"content-length", b"x-forwarded-for"}
     pairs = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers
              if n.lower() not in hop]
+    infos = conn.server.route_infos.get(id(target))
+    if infos is None or infos[0] is not target:
+        infos = (target,
+                 ApiInfo(Id=target.api, Name=target.api, Path=target.prefix.lstrip("/")),
+                 OperationInfo(Id=target.operation, Name=target.operation, Method=method,
+                               UrlTemplate=target.template))
+        if len(conn.server.route_infos) > 100_000:
+            conn.server.route_infos.clear()
+        conn.server.route_infos[id(target)] = infos
     ctx = cast(PolicyContext, PolicyContext.for_request(
         method, path, query.decode("latin-1"), pairs, conn.client_ip.decode(),
-        conn.scheme.decode(), (host or b"").decode("latin-1"),
-        ApiInfo(Id=target.api, Name=target.api, Path=target.prefix.lstrip("/")), OperationInfo(
-            Id=target.operation, Name=target.operation, Method=method,
-            UrlTemplate=target.template),
+        conn.scheme.decode(), (host or b"").decode("latin-1"), infos[1], infos[2],
         matched_parameters=match.params))
     limit = conn.server.max_body or float("inf")
     return PolicyExchange(conn, target, ctx, keep_alive=keep_alive, head_only=head_only,  # type: ignore[return-value]

@@ -56,6 +56,7 @@ class ServerState:
         self.requests = 0
         self.backend_cache: dict[str, Any] = {}  # set-backend-service URLs, parsed once
         self.valid_hosts: set[bytes] = set()  # Host values already checked
+        self.route_infos: dict[int, tuple[Any, Any, Any]] = {}  # context.Api/Operation per route
         obs = gateway.observability
         self.metrics = RequestMetrics()
         self.access_log: AccessLog | None = (
