@@ -122,7 +122,7 @@ class ServerState:
         for conn in list(self.connections):
             conn.closing = True
             if not conn.queue and conn.current is None and not conn.in_head:
-                conn.close()
+                conn.abort()  # idle: nothing in flight; a TLS goodbye could wait on the client
         if self.connections:
             try:
                 await asyncio.wait_for(self._idle_event.wait(), grace)
