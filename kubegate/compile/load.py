@@ -12,6 +12,8 @@ from kubegate.compile.snapshot import Snapshot, build_snapshot
 from kubegate.model.config import Api, Config, Listener
 from kubegate.model.errors import ConfigError, Problem
 from kubegate.sources.openapi import import_api
+from kubegate.sources.openapi.loader import load_document
+from kubegate.sources.openapi.validate import compile_validator
 from kubegate.sources.yaml_config import load_config
 
 log = logging.getLogger("kubegate.load")
@@ -46,6 +48,8 @@ class SpecCache:
     reload keeps the API serving as it was."""
 
     imported: dict[tuple[str, str, str | None], Api] = field(default_factory=dict)
+    documents: dict[str, Any] = field(default_factory=dict)  # source -> raw spec document
+    validators: dict[str, dict[tuple[str, str], Any]] = field(default_factory=dict)
 
 
 def resolve_openapi(config: Config, base: Path, cache: SpecCache) -> Config:
@@ -61,8 +65,14 @@ def resolve_openapi(config: Config, base: Path, cache: SpecCache) -> Config:
         source = api.openapi if "://" in api.openapi else str((base / api.openapi).resolve())
         key = (source, api.path, api.backend)
         try:
-            imported = import_api(source, path=api.path or "/", name=api.name, backend=api.backend).api
-            cache.imported[key] = imported
+            result = import_api(source, path=api.path or "/", name=api.name, backend=api.backend)
+            imported = cache.imported[key] = result.api
+            if api.validate_requests:
+                spec = result.spec
+                cache.validators[source] = {(op.method.upper(), op.path): compile_validator(op, spec)
+                                            for op in spec.operations}
+            if api.publish_openapi:
+                cache.documents[source] = load_document(source)[0]
         except ConfigError as exc:
             if key not in cache.imported:
                 problems += [Problem(f"openapi: {p.message}", p.file, p.line, p.column,
@@ -90,6 +100,31 @@ def with_discovered(config: Config, discovered: list[Api]) -> Config:
     return config.model_copy(update={"apis": [*config.apis, *extra]})
 
 
+def published_documents(config: Config, base: Path, cache: SpecCache | None) -> dict[str, Any]:
+    """API name -> the raw spec document, for APIs that publish theirs."""
+    if cache is None:
+        return {}
+    out = {}
+    for api in config.apis:
+        if api.publish_openapi and api.openapi:
+            source = api.openapi if "://" in api.openapi else str((base / api.openapi).resolve())
+            if source in cache.documents:
+                out[api.name] = cache.documents[source]
+    return out
+
+
+def request_validators(config: Config, base: Path,
+                       cache: SpecCache) -> dict[tuple[str, str, str], Any]:
+    """(API name, method, path template) -> validator, for APIs that validate requests."""
+    out = {}
+    for api in config.apis:
+        if api.validate_requests and api.openapi:
+            source = api.openapi if "://" in api.openapi else str((base / api.openapi).resolve())
+            for (method, template), validator in cache.validators.get(source, {}).items():
+                out[(api.name, method, template)] = validator
+    return out
+
+
 def load(path: str | Path, overrides: Overrides = Overrides(), cache: SpecCache | None = None,
          services: Mapping[str, Any] | None = None,
          discovered: Callable[[], list[Api]] | None = None,
@@ -101,11 +136,14 @@ def load(path: str | Path, overrides: Overrides = Overrides(), cache: SpecCache 
     config = overrides.apply(load_config(path))
     if discovered is not None:
         config = with_discovered(config, discovered())
-    config = resolve_openapi(config, Path(path).resolve().parent, cache or SpecCache())
+    cache = cache or SpecCache()
+    config = resolve_openapi(config, Path(path).resolve().parent, cache)
     if overlay is not None:
         config = overlay(config)
     try:
-        snapshot = build_snapshot(config, Path(path).resolve().parent, services)
+        base = Path(path).resolve().parent
+        snapshot = build_snapshot(config, base, services, published_documents(config, base, cache),
+                                  request_validators(config, base, cache))
     except ConfigError as exc:
         raise ConfigError(
             [Problem(p.message, p.file or str(path), p.line, p.column, p.field) for p in exc.problems]

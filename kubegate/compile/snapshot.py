@@ -8,6 +8,7 @@ started with.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from kubegate.compile.policies import PolicyLoader
 from kubegate.compile.router import ANY_METHOD, Router
 from kubegate.model.config import Config
 from kubegate.model.errors import ConfigError, Problem
+from kubegate.policies.validation import ValidatedPipeline
+from kubegate.sources.openapi import client_spec
 
 _versions = itertools.count(1)
 
@@ -32,6 +35,7 @@ class RouteTarget:
     backend: Backend
     pipeline: Any = None  # compiled policy pipeline; None = plain proxy (fast path)
     prefix: str = ""  # the API's path prefix ("" or "/orders")
+    static: bytes | None = None  # a document the gateway serves itself (published spec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +56,19 @@ class Snapshot:
         }
 
 
+PUBLISHED_HOST = "kubegate.invalid"
+
+
+def published_spec(document: Any, api_path: str) -> bytes:
+    """The spec for the gateway's clients, with a placeholder host filled per request."""
+    spec = client_spec(document, f"http://{PUBLISHED_HOST}", api_path or "/")
+    return json.dumps(spec, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def build_snapshot(config: Config, base_dir: Path | None = None,
-                   services: Mapping[str, Any] | None = None) -> Snapshot:
+                   services: Mapping[str, Any] | None = None,
+                   documents: Mapping[str, Any] | None = None,
+                   validators: Mapping[tuple[str, str, str], Any] | None = None) -> Snapshot:
     """Compile a validated config; every problem is reported, not only the first.
 
     `base_dir` is where relative policy files are read from (the config's folder);
@@ -74,13 +89,21 @@ def build_snapshot(config: Config, base_dir: Path | None = None,
             continue
         backends.setdefault(backend.url, backend)
         trie = router.api(api.path)
+        if documents and api.name in documents:
+            trie.add("GET", "/openapi.json", RouteTarget(
+                api.name, "openapi-document", "/openapi.json", backend, None, api.path,
+                published_spec(documents[api.name], api.path)))
         if api.operations is None:
-            pipeline = policies.pipeline(api, i, None, 0, "*")
-            trie.add_catch_all(ANY_METHOD, RouteTarget(api.name, "*", "/*", backend, pipeline, api.path))
+            catch_all = policies.pipeline(api, i, None, 0, "*")
+            trie.add_catch_all(ANY_METHOD, RouteTarget(api.name, "*", "/*", backend, catch_all,
+                                                       api.path))
             continue
         for j, op in enumerate(api.operations):
             op_id = op.id or f"{op.method.lower()}-{op.path.strip('/').replace('/', '-') or 'root'}"
-            pipeline = policies.pipeline(api, i, op, j, op_id)
+            pipeline: Any = policies.pipeline(api, i, op, j, op_id)
+            validator = validators.get((api.name, op.method, op.path)) if validators else None
+            if validator is not None:
+                pipeline = ValidatedPipeline(validator, pipeline)
             try:
                 trie.add(op.method, op.path, RouteTarget(api.name, op_id, op.path, backend, pipeline, api.path))
             except ValueError as exc:

@@ -184,6 +184,10 @@ class Api(Strict):
     subscription_key_query: str = Field(
         "subscription-key", min_length=1,
         description="query parameter carrying the key when the header is absent")
+    publish_openapi: bool = Field(
+        False, description="serve the imported spec, pointed at the gateway, at <path>/openapi.json")
+    validate_requests: bool = Field(
+        False, description="check parameters and JSON bodies against the imported spec (400)")
 
     @field_validator("path")
     @classmethod

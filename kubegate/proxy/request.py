@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from kubegate.compile.router import BadPath, split_path
+from kubegate.compile.snapshot import PUBLISHED_HOST
 from kubegate.policies.context_info import ApiInfo, OperationInfo
 from kubegate.policies.state import PolicyContext
-from kubegate.proxy.errors import NOT_FOUND_MESSAGE, json_error
+from kubegate.proxy.errors import NOT_FOUND_MESSAGE, json_error, response_bytes
 from kubegate.proxy.exchange import Exchange
 from kubegate.proxy.headers import (
     REQUEST_SPECIAL,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from kubegate.compile.snapshot import RouteTarget
     from kubegate.proxy.client import ClientConnection
 
+PUBLISHED = PUBLISHED_HOST.encode()
 CRLF = b"\r\n"
 INF = float("inf")
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -42,6 +44,19 @@ def _local(conn: ClientConnection, status: int, message: str, keep_alive: bool,
     body = json_error(status, message, keep_alive=keep_alive, head_only=head_only)
     ex = Exchange(conn, None, b"", keep_alive=keep_alive, local=body)
     ex.status = status
+    return ex
+
+
+def _published(conn: ClientConnection, template: bytes, host: bytes | None, keep_alive: bool,
+               head_only: bool) -> Exchange:
+    """A spec the gateway serves itself, pointed at the host the client used."""
+    origin = conn.scheme + b"://" + (host or b"localhost")
+    body = template.replace(b"http://" + PUBLISHED, origin).replace(
+        b'"host":"' + PUBLISHED + b'","schemes":["http"]',
+        b'"host":"' + (host or b"localhost") + b'","schemes":["' + conn.scheme + b'"]')
+    ex = Exchange(conn, None, b"", keep_alive=keep_alive, local=response_bytes(
+        200, body, keep_alive=keep_alive, head_only=head_only))
+    ex.status = 200
     return ex
 
 
@@ -141,6 +156,8 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
     if match is None:
         return _local(conn, 404, NOT_FOUND_MESSAGE, keep_alive, head_only)
     target = match.target
+    if target.static is not None:
+        return _published(conn, target.static, host, keep_alive, head_only)
 
     # -- expectations and upgrades
     if expect is not None:
