@@ -22,7 +22,8 @@ from .context import Context
 
 
 class PolicyContext(Context):
-    __slots__ = ("send", "backend_url", "trace", "response_headers", "cache_key")
+    __slots__ = ("send", "backend_url", "trace", "response_headers", "cache_key",
+                 "trace_allowed")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -31,3 +32,4 @@ class PolicyContext(Context):
         self.trace: list[str] | None = None
         self.response_headers: list[tuple[str, str]] | None = None
         self.cache_key: str | None = None
+        self.trace_allowed = False  # the subscription may ask for a live trace

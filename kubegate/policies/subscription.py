@@ -127,6 +127,8 @@ class SubscriptionGate:
             PrimaryKey=key if info.key == "primary" else None,
             SecondaryKey=key if info.key == "secondary" else None,
             EndDate=info.expires)
+        if hasattr(ctx, "trace_allowed"):
+            ctx.trace_allowed = info.allow_tracing
         if info.user is not None:
             ctx.User = UserInfo(Id=info.user)
         pipeline = self.base

@@ -14,6 +14,8 @@ client went away; nothing is written after that.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import json
 import logging
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kubegate.policies")
 CRLF = b"\r\n"
+MAX_TRACE = 8000  # bytes of JSON in the x-kubegate-trace response header
 
 
 class PolicyExchange:
@@ -167,6 +170,13 @@ class PolicyExchange:
             if raw.lower() in RESPONSE_SPECIAL:
                 continue
             lines.append(raw + b": " + value.encode("latin-1") + CRLF)
+        trace = self.ctx.trace
+        if trace is not None and self._may_trace():
+            text = json.dumps(trace, ensure_ascii=True, separators=(",", ":"))
+            while len(text) > MAX_TRACE and len(trace) > 1:  # keep the beginning
+                trace = trace[: len(trace) // 2]
+                text = json.dumps([*trace, "... (trace cut)"], ensure_ascii=True)
+            lines.append(b"x-kubegate-trace: " + text.encode() + CRLF)
         if status >= 200 and status not in (204, 304):
             lines.append(b"content-length: %d\r\n" % len(body))
         if not self.keep_alive or self.conn.closing:
@@ -176,6 +186,15 @@ class PolicyExchange:
         if not self.head_only and status not in (204, 304):
             lines.append(body)
         return b"".join(lines)
+
+    def _may_trace(self) -> bool:
+        """Live traces only for subscriptions that allow them, or from the gateway's host."""
+        if self.ctx.trace_allowed:
+            return True
+        try:
+            return ipaddress.ip_address(self.conn.client_ip.decode()).is_loopback
+        except ValueError:
+            return False
 
     def _write(self, data: bytes) -> None:
         if self.finished:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from kubegate.proxy.client import ClientConnection
 
 PUBLISHED = PUBLISHED_HOST.encode()
+TRACE_HEADER = b"x-kubegate-trace"
 CRLF = b"\r\n"
 INF = float("inf")
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -223,6 +224,9 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
     hop = REQUEST_SPECIAL - {b"host", b"content-length", b"x-forwarded-for"}
     pairs = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers
              if n.lower() not in hop]
+    traced = any(n.lower() == TRACE_HEADER and v.strip().lower() == b"true" for n, v in headers)
+    if traced:
+        pairs = [(n, v) for n, v in pairs if n.lower() != "x-kubegate-trace"]
     infos = conn.server.route_infos.get(id(target))
     if infos is None or infos[0] is not target:
         infos = (target,
@@ -236,6 +240,9 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
         method, path, query.decode("latin-1"), pairs, conn.client_ip.decode(),
         conn.scheme.decode(), (host or b"").decode("latin-1"), infos[1], infos[2],
         matched_parameters=match.params))
+    if traced:
+        ctx.Tracing = True
+        ctx.trace = []
     limit = conn.server.max_body or float("inf")
     return PolicyExchange(conn, target, ctx, keep_alive=keep_alive, head_only=head_only,  # type: ignore[return-value]
                           body_limit=limit)

@@ -102,3 +102,26 @@ async def test_pipelined_policy_requests_stay_in_order() -> None:
     for _ in range(5):
         await settle()
     assert rig.ct.take().count(b"HTTP/1.1 403 Forbidden") == 3
+
+
+class TracingStub(StubPipeline):
+    def __init__(self, allow: bool) -> None:
+        super().__init__(short_circuit=True)
+        self.allow = allow
+
+    async def execute(self, ctx: Any, send: Any) -> None:
+        if ctx.trace is not None:
+            ctx.trace.append("step one")
+        ctx.trace_allowed = self.allow
+        await super().execute(ctx, send)
+
+
+async def test_live_trace_is_refused_to_remote_callers_without_permission() -> None:
+    for allow, expected in ((False, False), (True, True)):
+        rig = make_rig()  # the fake client is 192.0.2.7, not loopback
+        with_pipeline(rig, TracingStub(allow))
+        rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\nx-kubegate-trace: true\r\n\r\n")
+        await settle()
+        out = rig.ct.take()
+        assert out.startswith(b"HTTP/1.1 403")
+        assert (b'x-kubegate-trace: ["step one"]' in out) is expected
