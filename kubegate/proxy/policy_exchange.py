@@ -25,9 +25,13 @@ from kubegate.compile.snapshot import RouteTarget
 from kubegate.model.errors import ConfigError
 from kubegate.policies.context import Response
 from kubegate.policies.errors import BackendError
+from kubegate.policies.pipeline import Pipeline
 from kubegate.policies.state import PolicyContext
+from kubegate.policies.subscription import SubscriptionGate
+from kubegate.policies.validation import ValidatedPipeline
 from kubegate.proxy.errors import json_error, reason
-from kubegate.proxy.forward import forward
+from kubegate.proxy.exchange import Exchange
+from kubegate.proxy.forward import forward, request_head
 from kubegate.proxy.headers import RESPONSE_SPECIAL
 
 if TYPE_CHECKING:
@@ -36,6 +40,32 @@ if TYPE_CHECKING:
 log = logging.getLogger("kubegate.policies")
 CRLF = b"\r\n"
 MAX_TRACE = 8000  # bytes of JSON in the x-kubegate-trace response header
+INF = float("inf")
+_STREAMABLE: dict[int, tuple[object, bool]] = {}
+
+
+def streamable(pipeline: Any) -> bool:
+    """True when nothing after forwarding looks at the response: every backend step
+    is a plain forward-request, and outbound and on-error are empty (in every
+    pipeline a subscription gate may choose). Such requests stream their response."""
+    cached = _STREAMABLE.get(id(pipeline))
+    if cached is not None and cached[0] is pipeline:
+        return cached[1]
+    if isinstance(pipeline, SubscriptionGate):
+        result = all(streamable(p) for p in (pipeline.base, *pipeline.products.values()))
+    elif isinstance(pipeline, ValidatedPipeline):
+        result = pipeline.inner is None or streamable(pipeline.inner)
+    elif isinstance(pipeline, Pipeline):
+        result = (not pipeline.outbound and not pipeline.on_error
+                  and not pipeline.needs_response_body
+                  and all(step.name == "forward-request" and step.detail.get("timeout") is None
+                          and not step.detail.get("fail_on_error") for step in pipeline.backend))
+    else:
+        result = False
+    if len(_STREAMABLE) > 10_000:
+        _STREAMABLE.clear()
+    _STREAMABLE[id(pipeline)] = (pipeline, result)
+    return result
 
 
 class PolicyExchange:
@@ -44,17 +74,20 @@ class PolicyExchange:
     upstream = None
     tunnelled = False
     rid = None
+    streamed = False
     backend_s = 0.0
     status = 0
     bytes_out = 0
 
     def __init__(self, conn: ClientConnection, target: RouteTarget, ctx: PolicyContext, *,
-                 keep_alive: bool, head_only: bool, body_limit: float) -> None:
+                 keep_alive: bool, head_only: bool, body_limit: float,
+                 http10: bool = False) -> None:
         self.conn = conn
         self.target = target
         self.ctx = ctx
         self.keep_alive = keep_alive
         self.head_only = head_only
+        self.http10 = http10
         self.body_left = body_limit
         self.body = bytearray()
         self.buffer: list[bytes] = []
@@ -116,6 +149,8 @@ class PolicyExchange:
         pipeline = self.target.pipeline
         try:
             await pipeline.execute(ctx, self._send)
+            if self.streamed:
+                return
             response = ctx.Response
         except asyncio.CancelledError:
             raise
@@ -125,27 +160,55 @@ class PolicyExchange:
                                 b'{"statusCode": 500, "message": "Internal server error"}')
         self._write(self._response_bytes(response))
 
-    async def _send(self, ctx: Any) -> None:
-        backend = self._backend(getattr(ctx, "backend_url", None))
+    def _path_query(self, ctx: Any) -> str:
         url = ctx.Request.Url
         path = url.Path
         prefix = self.target.prefix  # policies see the full path; the backend gets the rest
         if prefix and (path == prefix or path.startswith(prefix + "/")):
             path = path[len(prefix):] or "/"
         query = url.QueryString.lstrip("?")
-        path_query = path + ("?" + query if query else "")
+        return path + ("?" + query if query else "")
+
+    def _forwarded(self) -> list[tuple[bytes, bytes]]:
+        if not self.conn.server.forwarded_headers:
+            return []
+        return [(b"x-forwarded-for", self.conn.client_ip), (b"x-forwarded-proto", self.conn.scheme)]
+
+    async def _send(self, ctx: Any) -> None:
+        backend = self._backend(getattr(ctx, "backend_url", None))
+        if (ctx.send == self._send and not ctx.response_headers and ctx.trace is None
+                and streamable(self.target.pipeline)):
+            self._hand_off(ctx, backend)  # nothing looks at the response: let it stream
+            return
+        path_query = self._path_query(ctx)
         body = ctx.Request.Body.content
         state = self.conn.server
-        forwarded = []
-        if state.forwarded_headers:
-            forwarded = [(b"x-forwarded-for", self.conn.client_ip),
-                         (b"x-forwarded-proto", self.conn.scheme)]
+        forwarded = self._forwarded()
         started = perf_counter()
         status, phrase, headers, data = await forward(
             state, backend, ctx.Request.Method, path_query, ctx.Request.Headers.to_list(), body,
             forwarded, state.max_body)
         self.backend_s += perf_counter() - started
         ctx.Response = Response(status, phrase, headers, data)
+
+    def _hand_off(self, ctx: Any, backend: Backend) -> None:
+        """Forward the request as the policies left it on the streaming path: the
+        response goes to the client as it arrives, without buffering."""
+        body = ctx.Request.Body.content or b""
+        head = request_head(ctx.Request.Method, backend, self._path_query(ctx),
+                            ctx.Request.Headers.to_list(), body, self._forwarded())
+        ex = Exchange(self.conn, self.conn.server.pools.get(backend), head, False,
+                      self.head_only, self.keep_alive, False, self.http10, None, INF)
+        ex.req_done = True
+        ex.body_sent = bool(body)  # a pooled connection is not retried once a body went out
+        ex.target = self.target
+        ex.t0 = self.t0
+        self.streamed = self.finished = True
+        ctx.Response = Response(200, "OK", [], None)  # not read: the pipeline has no outbound
+        queue = self.conn.queue
+        if queue and queue[0] is self:
+            queue[0] = ex  # type: ignore[call-overload]
+            ex.start()
 
     def _backend(self, url: str | None) -> Backend:
         if not url:

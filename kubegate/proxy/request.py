@@ -179,7 +179,7 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
     rest_path = normalised if depth == 0 else "/" + "/".join(normalised.split("/")[depth + 1:])
     if target.pipeline is not None:
         return policy_exchange(conn, match, method_text, normalised, query, headers, host,
-                               keep_alive and not is_upgrade, head_only)
+                               keep_alive and not is_upgrade, head_only, version == "1.0")
     upstream_path = backend.base_path + rest_path
     lines = [method, b" ", upstream_path.encode("ascii")]
     if query:
@@ -216,7 +216,7 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
 
 def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: str, path: str,
                     query: bytes, headers: list[tuple[bytes, bytes]], host: bytes | None,
-                    keep_alive: bool, head_only: bool) -> Exchange:
+                    keep_alive: bool, head_only: bool, http10: bool = False) -> Exchange:
     """The exchange for an operation with policies: they see a Context of the request."""
     from kubegate.proxy.policy_exchange import PolicyExchange
 
@@ -245,4 +245,4 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
         ctx.trace = []
     limit = conn.server.max_body or float("inf")
     return PolicyExchange(conn, target, ctx, keep_alive=keep_alive, head_only=head_only,  # type: ignore[return-value]
-                          body_limit=limit)
+                          body_limit=limit, http10=http10)

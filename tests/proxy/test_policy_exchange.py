@@ -125,3 +125,56 @@ async def test_live_trace_is_refused_to_remote_callers_without_permission() -> N
         out = rig.ct.take()
         assert out.startswith(b"HTTP/1.1 403")
         assert (b'x-kubegate-trace: ["step one"]' in out) is expected
+
+
+def compiled_rig(policy: str) -> Rig:
+    from kubegate.compile.snapshot import build_snapshot as build
+    from kubegate.model.config import Config
+
+    config = {"apis": [{"name": "orders", "path": "/api", "backend": "http://10.9.9.9:9000/base",
+                        "policy": policy, "operations": [{"method": "GET", "path": "/items/{id}"}]}]}
+    rig = make_rig()
+    snapshot = build(Config.model_validate(config))
+    rig.state.install(snapshot)
+    pool = rig.state.pools.get(snapshot.backends[0])
+    pool.idle[:] = [up for up, _ in reversed(rig.upstreams)]
+    for up, _ in rig.upstreams:
+        up.pool = pool
+    return rig
+
+
+INBOUND_ONLY = ("<policies><inbound><set-header name=\"X-In\" exists-action=\"override\">"
+                "<value>1</value></set-header></inbound><backend><forward-request /></backend>"
+                "<outbound /><on-error /></policies>")
+
+
+async def test_inbound_only_pipeline_streams_the_response() -> None:
+    rig = compiled_rig(INBOUND_ONLY)
+    rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\n\r\n")
+    await settle()
+    sent = rig.upstream_sent()
+    assert sent.startswith(b"GET /base/items/1 HTTP/1.1") and b"X-In: 1" in sent
+    rig.reply(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfirst")
+    first = rig.ct.take()
+    assert first.startswith(b"HTTP/1.1 200 OK") and first.endswith(b"first")  # not buffered
+    rig.reply(b"-half")
+    assert rig.ct.take() == b"-half"
+    rig.send(b"GET /api/items/2 HTTP/1.1\r\nHost: gw\r\n\r\n")  # the connection goes on
+    await settle()
+    assert rig.upstream_sent().startswith(b"GET /base/items/2")
+
+
+async def test_outbound_policies_get_the_whole_response() -> None:
+    rig = compiled_rig(INBOUND_ONLY.replace(
+        "<outbound />", "<outbound><set-header name=\"X-Out\" exists-action=\"override\">"
+        "<value>2</value></set-header></outbound>"))
+    rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\n\r\n")
+    await settle()
+    rig.upstream_sent()
+    rig.reply(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfirst")
+    await settle()
+    assert rig.ct.take() == b""  # held until outbound ran
+    rig.reply(b"-half")
+    await settle()
+    out = rig.ct.take()
+    assert b"X-Out: 2" in out and out.endswith(b"first-half")

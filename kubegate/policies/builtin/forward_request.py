@@ -53,4 +53,5 @@ def compile_forward_request(el: PolicyElement, c: Compiler, path: str) -> Step:
         c.attr_problem(el, "follow-redirects", "following redirects is not supported")
     c.const_choice(el, "http-version", ("1", "2", "2or1"), "1")
     fail = c.const_bool(el, "fail-on-error-status-code", False)
-    return c.step(el, path, forward(seconds, fail), is_async=True, timeout=seconds)
+    return c.step(el, path, forward(seconds, fail), is_async=True, timeout=seconds,
+                  fail_on_error=fail)
