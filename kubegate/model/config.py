@@ -6,11 +6,13 @@ Every class forbids unknown fields so that a typo is an error, not a silent defa
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+REDIS_URL_ENV = "KUBEGATE_REDIS_URL"  # set by the Helm chart's redis.url
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
 BACKEND_SCHEMES = ("http", "https", "k8s", "nodeport")
 _TEMPLATE_SEGMENT = re.compile(r"^(\{[A-Za-z_][A-Za-z0-9_.\-]*\}|[^{}]*)$")
@@ -94,8 +96,8 @@ class Counters(Strict):
 
     @model_validator(mode="after")
     def _redis_needs_url(self) -> Counters:
-        if self.store == "redis" and not self.redis_url:
-            raise ValueError("counters.store: redis needs counters.redis_url")
+        if self.store == "redis" and not self.redis_url and not os.environ.get(REDIS_URL_ENV):
+            raise ValueError(f"counters.store: redis needs counters.redis_url (or {REDIS_URL_ENV})")
         return self
 
 

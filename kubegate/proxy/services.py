@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kubegate.compile.backends import parse_backend
-from kubegate.model.config import Config
+from kubegate.model.config import REDIS_URL_ENV, Config
 from kubegate.policies.errors import BackendError
 from kubegate.services.counters import CounterStore, HostCounterClient, MemoryCounterStore
 from kubegate.services.jwt import OpenIdRegistry
@@ -33,12 +33,15 @@ STORE_ENV = "KUBEGATE_STORE"
 
 
 def counter_store(config: Config) -> CounterStore:
+    """Redis when configured (or when KUBEGATE_REDIS_URL is set, as the Helm chart does
+    for several replicas); else the host's counters; else this process's memory."""
     counters = config.gateway.counters
-    if counters.store == "redis":
+    redis_url = counters.redis_url or os.environ.get(REDIS_URL_ENV)
+    if counters.store == "redis" or redis_url:
         from kubegate.services.counters.redis_store import RedisCounterStore
 
-        assert counters.redis_url is not None
-        return RedisCounterStore.from_url(counters.redis_url, cluster=counters.redis_cluster,
+        assert redis_url is not None
+        return RedisCounterStore.from_url(redis_url, cluster=counters.redis_cluster,
                                           timeout=counters.timeout)
     socket_path = os.environ.get(COUNTER_SOCKET_ENV)
     if socket_path:
