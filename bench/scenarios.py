@@ -73,6 +73,64 @@ RATE_LIMIT_POLICY = """\
 </policies>
 """
 
+# A subscription key checked on every request (APIM's Ocp-Apim-Subscription-Key).
+KEY_AUTH_API = """\
+gateway:
+  listeners: [{address: "{listen}"}]
+  admin: "{admin}"
+  workers: 1
+apis:
+  - name: bench
+    path: /api
+    backend: {backend}
+    subscription_required: true
+    operations:
+      - method: GET
+        path: "/items/{id}"
+subscriptions:
+  - name: bench
+    scope: all
+    primary_key: "0123456789abcdef0123456789abcdef"
+"""
+BENCH_KEY = "0123456789abcdef0123456789abcdef"
+
+# validate-jwt with a symmetric key; the same (long-lived) token on every request,
+# so this measures the verified-token cache.
+JWT_API = """\
+gateway:
+  listeners: [{address: "{listen}"}]
+  admin: "{admin}"
+  workers: 1
+apis:
+  - name: bench
+    path: /api
+    backend: {backend}
+    policy: {workdir}/jwt.xml
+    operations:
+      - method: GET
+        path: "/items/{id}"
+"""
+JWT_POLICY = """\
+<policies>
+  <inbound>
+    <validate-jwt header-name="Authorization" require-scheme="Bearer">
+      <issuer-signing-keys>
+        <key>a3ViZWdhdGUtYmVuY2gtc2VjcmV0LWtleS0wMTIzNDU2Nzg5YWJjZGVm</key>
+      </issuer-signing-keys>
+      <audiences><audience>bench</audience></audiences>
+      <issuers><issuer>https://bench.invalid</issuer></issuers>
+    </validate-jwt>
+  </inbound>
+  <backend><forward-request /></backend>
+  <outbound />
+  <on-error />
+</policies>
+"""
+BENCH_JWT = (  # HS256, sub "bench", expires 2100-01-01
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJiZW5jaCIsImlzcyI6Imh0dHBzOi8vYmVuY2gu"
+    "aW52YWxpZCIsImF1ZCI6ImJlbmNoIiwiZXhwIjo0MTAyNDQ0ODAwfQ.ih8CIxtBka5faNO4L2mIYsRxUwQ96L"
+    "p1qzONnwSnmh0")
+
 SCENARIOS: list[dict[str, Any]] = [
     {"name": "nginx", "kind": "nginx"},
     {
@@ -105,6 +163,21 @@ SCENARIOS: list[dict[str, Any]] = [
             "{COUNTERS}", "{store: redis, redis_url: \"redis://127.0.0.1:6379/0\"}"),
         "files": {"limits.xml": RATE_LIMIT_POLICY},
         "target": {"rps_ratio": 0.5},
+    },
+    {
+        "name": "kubegate-key-auth",
+        "kind": "kubegate",
+        "workers": 1,
+        "config": KEY_AUTH_API,
+        "headers": {"Ocp-Apim-Subscription-Key": BENCH_KEY},
+    },
+    {
+        "name": "kubegate-jwt",
+        "kind": "kubegate",
+        "workers": 1,
+        "config": JWT_API,
+        "files": {"jwt.xml": JWT_POLICY},
+        "headers": {"Authorization": f"Bearer {BENCH_JWT}"},
     },
 ]
 

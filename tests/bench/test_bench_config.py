@@ -56,7 +56,8 @@ def test_default_kubegate_config_is_valid_for_kubegate() -> None:
 def test_scenarios_load_and_validate() -> None:
     loaded = scenarios.load(scenarios.SCENARIOS)
     assert [s.name for s in loaded] == ["nginx", "kubegate-1w", "kubegate-2w",
-                                        "kubegate-ratelimit-memory", "kubegate-ratelimit-redis"]
+                                        "kubegate-ratelimit-memory", "kubegate-ratelimit-redis",
+                                        "kubegate-key-auth", "kubegate-jwt"]
     assert [s.workers for s in loaded[1:3]] == [1, 2]
     assert loaded[1].path == "/api/items/1"
     assert [s.name for s in scenarios.select(loaded, ["kubegate-2w"])] == ["kubegate-2w"]
