@@ -80,6 +80,14 @@ def overlay_revision(store: Store) -> int:
     return read_overlay(store)[1]
 
 
+def config_revision(store: Store) -> tuple[int, int]:
+    """What the compiled configuration depends on in the store: the overlay's revision
+    and the products (their APIs and flags); a change reloads the gateway."""
+    products = tuple((p.name, p.apis, p.subscription_required, p.approval_required)
+                     for p in store.products.list())
+    return overlay_revision(store), hash(products)
+
+
 def change_overlay(store: Store, mutate: Callable[[Overlay], Overlay], *, actor: str,
                    action: str, target: str, details: dict[str, Any] | None = None) -> Overlay:
     """Apply `mutate` to the current overlay in one audited transaction.
@@ -135,10 +143,13 @@ def merge_overlay(declared: Config, overlay: Overlay,
     products = list(declared.products)
     declared_products = {p.name for p in declared.products}
     by_name = {p.name: p for p in store_products or ()}
-    for name, policy in overlay.product_policies.items():
+    # Every store product counts (open ones admit key-less calls, protected ones make
+    # their APIs need a key), with the overlay's policy when it has one.
+    for name in sorted(set(overlay.product_policies) | set(by_name)):
         if name in declared_products:
             continue
         sp = by_name.get(name)
+        policy = overlay.product_policies.get(name)
         products.append(Product(
             name=name, apis=list(sp.apis) if sp else [], policy=policy,
             subscription_required=sp.subscription_required if sp else True,
@@ -166,5 +177,4 @@ def shadowed(declared: Config, overlay: Overlay) -> list[str]:
 def overlay_config(declared: Config, store: Store) -> Config:
     """The effective configuration: `declared` with the store's admin overlay merged in."""
     overlay, _ = read_overlay(store)
-    products = store.products.list() if overlay.product_policies else []
-    return merge_overlay(declared, overlay, products)
+    return merge_overlay(declared, overlay, store.products.list())

@@ -160,12 +160,12 @@ def admin_context(store: Any, config_path: str, overrides: Overrides, config: An
 async def watch_overlay(store: Any, changed: Callable[[], object], interval: float = 1.0) -> None:
     """Admin API changes (kept in the store) reach this gateway: reload on a new revision.
     Every replica polls the same store, so each converges within `interval`."""
-    from kubegate.admin.overlay import overlay_revision
+    from kubegate.admin.overlay import config_revision
 
-    seen: int | None = None
+    seen: tuple[int, int] | None = None
     while True:
         try:
-            revision = await asyncio.to_thread(overlay_revision, store)
+            revision = await asyncio.to_thread(config_revision, store)
         except Exception as exc:  # the store is down: keep serving what we have
             log.warning("cannot read the admin overlay revision: %s", exc)
         else:

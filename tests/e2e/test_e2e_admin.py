@@ -66,3 +66,20 @@ def test_cli_created_subscription_is_listed_by_the_admin_api(admin_gateway: Gate
     assert out.returncode == 0, out.stderr
     status, body = admin_call(admin_gateway, "GET", "/subscriptions")
     assert status == 200 and "cli-app" in json.dumps(body)
+
+
+def test_store_products_decide_admission_without_a_restart(admin_gateway: Gateway,
+                                                           tmp_path: Path) -> None:
+    gw = admin_gateway
+    assert request(gw.port, "GET", "/declared/x").status == 200  # in no product yet
+
+    def cli(*args: str) -> None:
+        out = subprocess.run([sys.executable, "-m", "kubegate", *args,
+                              "--store", f"sqlite:///{tmp_path / 'kg.db'}"],
+                             cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+
+    cli("products", "create", "gold", "--api", "declared")  # protected: keys needed now
+    assert wait_until(lambda: request(gw.port, "GET", "/declared/x").status == 401, timeout=10)
+    r = request(gw.port, "GET", "/declared/x")
+    assert "missing subscription key" in r.json()["message"]
