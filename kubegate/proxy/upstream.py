@@ -37,7 +37,7 @@ class FixedClock:
 
 class UpstreamConnection(asyncio.Protocol):
     __slots__ = ("pool", "transport", "parser", "owner", "closed", "uses", "deadline", "raw",
-                 "in_head")
+                 "in_head", "paused")
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
@@ -49,6 +49,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.deadline = 0.0
         self.raw = b""  # bytes of the response head not yet complete (see data_received)
         self.in_head = True
+        self.paused = False  # reading paused for a slow client: undone before reuse
 
     # -- asyncio.Protocol -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -142,10 +143,12 @@ class UpstreamConnection(asyncio.Protocol):
 
     def pause_reading(self) -> None:
         if self.transport is not None and not self.closed:
+            self.paused = True
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
         if self.transport is not None and not self.closed:
+            self.paused = False
             self.transport.resume_reading()
 
 
@@ -195,6 +198,8 @@ class Pool:
         self.busy -= 1
         conn.owner = None
         if reusable and not conn.closed and len(self.idle) < self.max_idle:
+            if conn.paused:  # paused for the last client, whose response is all read
+                conn.resume_reading()
             conn.deadline = now
             self.idle.append(conn)
         else:

@@ -169,7 +169,7 @@ def test_upgrade_is_tunnelled(rig: Rig) -> None:
                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
     reader = Reader(sock)
     head = reader.head()
-    assert head is not None and head[0].startswith("HTTP/1.1 101")
+    assert head is not None and head[0].startswith("HTTP/1.1 101"), rig.gw.log_text()[-3000:]
     assert {k.lower(): v.lower() for k, v in head[1]}["upgrade"] == "websocket"
     echoed = reader.rest()
     for msg in (b"\x81\x05hello", b"\x00" * 70000, b"bye"):

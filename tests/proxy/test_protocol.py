@@ -321,3 +321,16 @@ def test_a_head_trickling_in_beyond_the_limit_is_refused(rig: Rig) -> None:
 def test_long_request_line_is_414(rig: Rig) -> None:
     rig.send(b"GET /api/items/" + b"a" * 9000 + b" HTTP/1.1\r\nHost: h\r\n\r\n")
     assert error_of(rig.ct.take())[0] == 414
+
+
+def test_a_connection_paused_for_a_slow_client_reads_again_when_reused(rig: Rig) -> None:
+    rig.send(GET)
+    rig.upstream_sent()
+    rig.client.pause_writing()  # the client stops reading while the response arrives
+    assert rig.upstreams[0][1].paused
+    rig.reply(OK)  # the whole response was already read: the exchange finishes
+    rig.ct.take()
+    assert not rig.upstreams[0][1].paused  # back in the pool, reading again
+    rig.client.resume_writing()
+    rig.send(GET)
+    assert rig.upstream_sent().startswith(b"GET /base/items/1")
