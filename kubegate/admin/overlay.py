@@ -62,8 +62,19 @@ def dump_yaml(data: Any) -> str:
     return out.getvalue()
 
 
+_READY: set[str] = set()  # store URLs whose overlay table is known to exist
+
+
 def ensure_table(store: Store) -> None:
-    admin_overlay.create(store.db.engine, checkfirst=True)
+    """Create the overlay table once per store; concurrent first calls serialize on
+    the write lock (BEGIN IMMEDIATE on SQLite) instead of racing."""
+    key = store.db.engine.url.render_as_string(hide_password=False)
+    if key in _READY:
+        return
+    with store.db.engine.connect() as plain, \
+            plain.execution_options(sqlite_immediate=True).begin() as transaction:
+        admin_overlay.create(transaction.connection, checkfirst=True)
+    _READY.add(key)
 
 
 def read_overlay(store: Store) -> tuple[Overlay, int]:

@@ -71,7 +71,9 @@ class Database:
 
     @contextmanager
     def change(self, what: str, actor: str, action: str, target: str) -> Iterator[Change]:
-        with translated(what, self.url), self.engine.begin() as conn:
+        with translated(what, self.url), self.engine.connect() as plain, \
+                plain.execution_options(sqlite_immediate=True).begin() as transaction:
+            conn = transaction.connection
             version = conn.execute(
                 update(changes).where(changes.c.id == 1)
                 .values(version=changes.c.version + 1).returning(changes.c.version)

@@ -53,6 +53,7 @@ def make_engine(url: str) -> Engine:
         else:
             engine = create_engine(url, pool_pre_ping=True)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if backend == "postgresql":
         args: dict[str, Any] = {}
@@ -62,7 +63,20 @@ def make_engine(url: str) -> Engine:
     raise StoreError(f"unsupported store URL {redact(url)!r}: use sqlite:///FILE or postgresql://...")
 
 
+def _sqlite_begin(conn: Any) -> None:
+    """Changes start with BEGIN IMMEDIATE: a writer takes the write lock before it
+    reads, so a read-modify-write (the admin overlay, the change counter) always
+    reads the latest committed state and concurrent changes serialize, none lost.
+    Reads start a plain (deferred) transaction."""
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is not None and dbapi.in_transaction:
+        return  # the in-memory store shares one connection: already inside a transaction
+    immediate = conn.get_execution_options().get("sqlite_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+    dbapi_conn.isolation_level = None  # SQLAlchemy's "begin" event emits BEGIN, not pysqlite
     cur = dbapi_conn.cursor()
     cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys = ON")
