@@ -43,6 +43,10 @@ def split_path(raw: str) -> tuple[list[str], str]:
         value = unquote(seg, errors="strict") if "%" in seg else seg
         if "\x00" in value:
             raise BadPath("NUL in path")
+        if ("/" in value or "\\" in value) and any(
+                part in (".", "..") for part in value.replace("\\", "/").split("/")):
+            # `..%2f` would climb out of the API's prefix at a backend that decodes %2F
+            raise BadPath("encoded slash next to a dot segment")
         if value in ("", "."):
             continue
         if value == "..":

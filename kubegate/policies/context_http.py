@@ -8,6 +8,7 @@ empty body)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -19,6 +20,19 @@ from kubegate.sources.apim.expressions import (
     ReadOnlyMultiMap,
     parse_json,
 )
+
+_UNSAFE = re.compile(r"[\r\n\x00]")
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def checked(name: str, value: str) -> str:
+    """A header a policy sets must stay one header: no CR, LF or NUL in the value, a
+    token for the name. Anything else is an error (on-error runs), never a split."""
+    if not _TOKEN.match(name):
+        raise ValueError(f"invalid header name {name!r}")
+    if _UNSAFE.search(value):
+        raise ValueError(f"header {name} value holds CR, LF or NUL")
+    return value
 
 
 class Headers(ReadOnlyMultiMap):
@@ -46,9 +60,11 @@ class Headers(ReadOnlyMultiMap):
         return list(self.values_of(name) or ())
 
     def set(self, name: str, values: str | list[str]) -> None:
-        self._items[name.lower()] = (name, [values] if isinstance(values, str) else list(values))
+        values = [values] if isinstance(values, str) else list(values)
+        self._items[name.lower()] = (name, [checked(name, v) for v in values])
 
     def append(self, name: str, value: str) -> None:
+        checked(name, value)
         found = self._items.get(name.lower())
         if found is None:
             self._items[name.lower()] = (name, [value])

@@ -115,6 +115,8 @@ def request_head(method: str, backend: Backend, path_query: str, headers: Header
             continue
         lines.append(raw + b": " + value.encode("latin-1") + CRLF)
     lines += [n + b": " + v + CRLF for n, v in forwarded]
+    if any(b"\r" in line[:-2] or b"\n" in line[:-2] for line in lines[1:]):
+        raise BackendError(500, "a header value holds CR or LF: not forwarded")
     if body or method in ("POST", "PUT", "PATCH"):
         lines.append(b"content-length: %d\r\n" % len(body or b""))
     lines.append(CRLF)

@@ -232,7 +232,10 @@ class PolicyExchange:
             raw = name.encode("latin-1")
             if raw.lower() in RESPONSE_SPECIAL:
                 continue
-            lines.append(raw + b": " + value.encode("latin-1") + CRLF)
+            data = value.encode("latin-1")
+            if b"\r" in data or b"\n" in data or b"\r" in raw or b"\n" in raw:
+                continue  # never split a response header (policies refuse such values)
+            lines.append(raw + b": " + data + CRLF)
         trace = self.ctx.trace
         if trace is not None and self._may_trace():
             text = json.dumps(trace, ensure_ascii=True, separators=(",", ":"))

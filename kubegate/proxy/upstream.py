@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from kubegate.proxy.exchange import Exchange
 
 
+MAX_RESPONSE_HEAD = 64 * 1024  # bytes of status line and headers a backend may send
+
+
 class Clock(Protocol):
     """A coarse clock: `now` is refreshed by its owner (the server's sweep), read for free."""
 
@@ -68,6 +71,10 @@ class UpstreamConnection(asyncio.Protocol):
             # The head is taken raw, not header by header: per-header parser callbacks
             # cost more than the rest of the response path together.
             self.raw = self.raw + data if self.raw else data
+            if len(self.raw) > MAX_RESPONSE_HEAD and self.raw.find(b"\r\n\r\n") < 0:
+                self.close()
+                owner.upstream_failed("backend response head too large")
+                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:

@@ -83,8 +83,9 @@ class Supervisor:
     def reload(self) -> None:
         if not self.validate():
             return
-        for proc in self.procs:
-            if proc is not None and proc.returncode is None:
+        for slot, proc in enumerate(self.procs):
+            # a worker still starting reads the new configuration anyway
+            if proc is not None and proc.returncode is None and self.ready[slot]:
                 proc.send_signal(signal.SIGHUP)
 
     async def run(self, on_started: Callable[[], Awaitable[None]] | None = None) -> None:

@@ -21,7 +21,27 @@ from ruamel.yaml.error import MarkedYAMLError
 from kubegate.model.config import Config
 from kubegate.model.errors import ConfigError, Problem
 
+CORE_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in
+                      ("str", "int", "float", "bool", "null", "seq", "map", "timestamp"))
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def refuse_tags(node: Any, file: str, problems: list[Problem]) -> None:
+    """Configuration is plain data: any explicit tag (`!tag`, `!!python/...`) is an error."""
+    tag = getattr(node, "tag", None)
+    value = getattr(tag, "value", tag) if tag is not None else None
+    if isinstance(value, str) and value and value not in CORE_TAGS:
+        line = None
+        lc = getattr(node, "lc", None)
+        if lc is not None and getattr(lc, "line", None) is not None:
+            line = lc.line + 1
+        problems.append(Problem(f"YAML tag {value!r} is not allowed in configuration", file, line))
+    if isinstance(node, CommentedMap):
+        for value in node.values():
+            refuse_tags(value, file, problems)
+    elif isinstance(node, CommentedSeq):
+        for value in node:
+            refuse_tags(value, file, problems)
 
 
 def parse_yaml(text: str, file: str) -> Any:
@@ -55,17 +75,20 @@ def substitute_env(node: Any, file: str, env: Mapping[str, str], problems: list[
 
         return _ENV_REF.sub(one, text)
 
+    def line_of(pos: Any) -> int | None:
+        return pos[0] + 1 if pos else None  # ruamel keeps no position for some tagged nodes
+
     if isinstance(node, CommentedMap):
         for key in list(node.keys()):
             value = node[key]
             if isinstance(value, str):
-                node[key] = replace(value, node.lc.key(key)[0] + 1)
+                node[key] = replace(value, line_of(node.lc.key(key)))
             else:
                 substitute_env(value, file, env, problems)
     elif isinstance(node, CommentedSeq):
         for i, value in enumerate(node):
             if isinstance(value, str):
-                node[i] = replace(value, node.lc.item(i)[0] + 1)
+                node[i] = replace(value, line_of(node.lc.item(i)))
             else:
                 substitute_env(value, file, env, problems)
     return node
@@ -114,6 +137,9 @@ def load_config_text(text: str, file: str = "<config>", env: Mapping[str, str] |
     if root is not None and not isinstance(root, CommentedMap):
         raise ConfigError.one("the configuration must be a mapping", file=file, line=1)
     problems: list[Problem] = []
+    refuse_tags(root, file, problems)
+    if problems:
+        raise ConfigError(problems)
     substitute_env(root, file, os.environ if env is None else env, problems)
     try:
         config = validate(root, file)

@@ -109,9 +109,20 @@ class RecordingBackend:
         with self.lock:
             return len(self.seen), len(self.errors)
 
-    def since(self, mark: tuple[int, int]) -> tuple[list[Seen], list[str]]:
-        with self.lock:
-            return self.seen[mark[0]:], self.errors[mark[1]:]
+    def since(self, mark: tuple[int, int], settle: float = 0.15,
+              limit: float = 1.5) -> tuple[list[Seen], list[str]]:
+        """What arrived after `mark`, once nothing new arrived for `settle` seconds: a head
+        the gateway streams may reach us after the client already has its answer."""
+        deadline = time.monotonic() + limit
+        last = (-1, -1, -1)
+        while True:
+            with self.lock:
+                now = (len(self.seen), len(self.errors), sum(s.complete for s in self.seen))
+                seen, errors = self.seen[mark[0]:], self.errors[mark[1]:]
+            if now == last or time.monotonic() > deadline:
+                return seen, errors
+            last = now
+            time.sleep(settle)
 
     def _accept(self) -> None:
         while not self.stopped:

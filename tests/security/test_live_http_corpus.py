@@ -87,8 +87,8 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Out
         def run(rig: int) -> None:
             for key, raw in jobs[rig::RIGS]:
                 mark = backends[rig].mark()
-                answer = exchange(gateways[rig].port, raw)
-                seen, errors = backends[rig].since(mark)
+                answer = exchange(gateways[rig].port, raw, quiet=0.15)
+                seen, errors = backends[rig].since(mark, settle=0.05)
                 results[key] = Outcome(answer, seen, errors)
 
         with ThreadPoolExecutor(RIGS) as pool:

@@ -36,14 +36,17 @@ INJECT_OUT = ('<policies><inbound><base /></inbound><backend><base /></backend><
 
 
 class Rig:
-    def __init__(self, gw: Gateway, backend: RecordingBackend) -> None:
+    def __init__(self, gw: Gateway, backend: RecordingBackend, inj: RecordingBackend) -> None:
         self.gw = gw
         self.backend = backend
+        self.inj = inj  # its own pool: a split request there cannot poison the others
 
-    def send(self, raw: bytes) -> tuple[list[int], bool, list[Seen], list[str]]:
-        mark = self.backend.mark()
+    def send(self, raw: bytes, backend: RecordingBackend | None = None,
+             ) -> tuple[list[int], bool, list[Seen], list[str]]:
+        backend = backend or self.backend
+        mark = backend.mark()
         answer = exchange(self.gw.port, raw)
-        seen, errors = self.backend.since(mark)
+        seen, errors = backend.since(mark)
         return answer.statuses, answer.closed, seen, errors
 
     def control(self) -> None:
@@ -51,12 +54,12 @@ class Rig:
         statuses, _, seen, errors = self.send(
             b"GET /pub/control HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         assert statuses == [200] and not errors
-        assert [s.url for s in seen] == [b"/pubbase/control"]
+        assert [s.url for s in seen if s.complete] == [b"/pubbase/control"]
 
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    backend = RecordingBackend()
+    backend, inj, out = RecordingBackend(), RecordingBackend(), RecordingBackend()
     folder: Path = tmp_path_factory.mktemp("smuggling")
     config = {
         "gateway": {"timeouts": {"header": 2}},
@@ -67,18 +70,19 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             {"name": "ops", "path": "/ops", "backend": backend.url + "/opsbase",
              "operations": [{"method": "GET", "path": "/open"},
                             {"method": "GET", "path": "/guarded/{id}", "policy": GUARD}]},
-            {"name": "inj", "path": "/inj", "backend": backend.url + "/injbase",
+            {"name": "inj", "path": "/inj", "backend": inj.url + "/injbase",
              "policy": INJECT},
-            {"name": "injout", "path": "/injout", "backend": backend.url + "/injbase",
+            {"name": "injout", "path": "/injout", "backend": out.url + "/injbase",
              "policy": INJECT_OUT},
         ],
     }
     gw = Gateway(folder, config)
     try:
-        yield Rig(gw, backend)
+        yield Rig(gw, backend, inj)
     finally:
         gw.stop()
-        backend.close()
+        for b in (backend, inj, out):
+            b.close()
 
 
 SMUGGLED = b"GET /pub/smuggled HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -171,14 +175,9 @@ def test_authority_and_odd_forms_never_tunnel(rig: Rig, raw: bytes) -> None:
     rig.control()
 
 
-ENCODED_SLASH_BUG = pytest.mark.xfail(strict=True, reason=(
-    "BUG: kubegate/compile/router.py split_path keeps a segment's original spelling, so "
-    "'/pub/..%2fadmin/x' is forwarded as '/pubbase/..%2fadmin/x'; a backend that decodes %2F "
-    "before resolving dot segments serves '/admin/x' - outside the API's backend prefix. "
-    "Fix: refuse (400) a segment whose decoded value holds '/' or '\\', or re-encode it."))
 ADMIN_SPELLINGS = ["/pub/../admin/x", "/pub/%2e%2e/admin/x", "/pub/%2E%2E/admin/x",
                    "//admin/x", "/pub/./../admin/x", "/./admin/x", "/admin//x", "/%61dmin/x",
-                   pytest.param("/pub/..%2fadmin/x", marks=ENCODED_SLASH_BUG),
+                   "/pub/..%2fadmin/x",
                    "/pub%2f..%2fadmin/x", "/pub/..;/admin/x"]
 
 
@@ -213,20 +212,15 @@ def test_operation_policy_runs_for_every_spelling(rig: Rig, path: str) -> None:
         assert len(seen) == 1 and unquote(seen[0].url.decode()).startswith("/opsbase/guarded/")
 
 
-CRLF_BUG = pytest.mark.xfail(strict=True, reason=(
-    "BUG: kubegate/proxy/forward.py request_head (and policy_exchange.py "
-    "PolicyExchange._response_bytes for responses) write policy-set header values verbatim; "
-    "a value holding CR/LF from the query splits the header and can smuggle a second request. "
-    "Fix: refuse (500 on-error) or strip values with CR, LF or NUL when a policy sets them "
-    "(Headers.set/append in kubegate/policies/context_http.py) and check again when serialising."))
 CRLF_QUERIES = [b"q=a%0d%0aX-Injected:%20yes", b"q=a%0aX-Injected:%20yes",
-                b"q=a%0dX-Injected:%20yes", b"q=%0d%0a%0d%0aGET%20/x"]
+                b"q=a%0dX-Injected:%20yes",
+                b"q=%0d%0a%0d%0aGET%20/smuggled%20HTTP/1.1%0d%0aHost:%20t%0d%0a%0d%0a"]
 
 
-@pytest.mark.parametrize("query", [pytest.param(q, marks=CRLF_BUG) for q in CRLF_QUERIES])
+@pytest.mark.parametrize("query", CRLF_QUERIES)
 def test_crlf_from_query_never_splits_a_policy_set_header(rig: Rig, query: bytes) -> None:
     raw = b"GET /inj/a?%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % query
-    statuses, _, seen, errors = rig.send(raw)
+    statuses, _, seen, errors = rig.send(raw, rig.inj)
     assert not errors, errors
     assert len(seen) <= 1
     for s in seen:
@@ -236,7 +230,7 @@ def test_crlf_from_query_never_splits_a_policy_set_header(rig: Rig, query: bytes
     assert statuses and (statuses[0] == 200 or 400 <= statuses[0] < 600)
 
 
-@pytest.mark.parametrize("query", [pytest.param(q, marks=CRLF_BUG) for q in CRLF_QUERIES[:1]])
+@pytest.mark.parametrize("query", CRLF_QUERIES[:1])
 def test_crlf_from_query_never_splits_a_response_header(rig: Rig, query: bytes) -> None:
     answer = exchange(rig.gw.port, b"GET /injout/a?%s HTTP/1.1\r\nHost: t\r\n"
                       b"Connection: close\r\n\r\n" % query)
@@ -248,6 +242,6 @@ def test_crlf_from_query_never_splits_a_response_header(rig: Rig, query: bytes) 
 def test_crlf_from_header_via_obs_text_never_splits(rig: Rig) -> None:
     # a raw CR/LF cannot appear in a header value on the wire; a lone CR must be refused
     raw = b"GET /inj/a HTTP/1.1\r\nHost: t\r\nX-In: a\rX-Injected: yes\r\nConnection: close\r\n\r\n"
-    statuses, closed, seen, _ = rig.send(raw)
+    statuses, closed, seen, _ = rig.send(raw, rig.inj)
     assert not [s for s in seen if s.header(b"x-injected")]
     assert (statuses and statuses[0] == 400) or closed or (seen and not seen[0].problems)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+DIGITS = frozenset("0123456789")  # C# digits are ASCII; str.isdigit() is not
+
 OPERATORS = (
     "??=", "=>", "==", "!=", "<=", ">=", "&&", "||", "??", "?.", "?[", "++", "--",
     "+=", "-=", "*=", "/=", "%=",
@@ -49,7 +51,7 @@ def tokenize(src: str, start: int = 0, end: int | None = None) -> list[Token]:
                 j += 1
             out.append(Token("ident", src[i:j], i))
             i = j
-        elif c.isdigit() or (c == "." and i + 1 < end and src[i + 1].isdigit()):
+        elif (c in DIGITS) or (c == "." and i + 1 < end and (src[i + 1] in DIGITS)):
             tok, i = _number(src, i, end)
             out.append(tok)
         elif c == '"':
@@ -117,21 +119,21 @@ def _number(src: str, i: int, end: int) -> tuple[Token, int]:
         return Token(kind, int(digits, 16), start), j
     j = i
     is_float = False
-    while j < end and (src[j].isdigit() or src[j] == "_"):
+    while j < end and ((src[j] in DIGITS) or src[j] == "_"):
         j += 1
-    if j + 1 < end and src[j] == "." and src[j + 1].isdigit():
+    if j + 1 < end and src[j] == "." and (src[j + 1] in DIGITS):
         is_float = True
         j += 1
-        while j < end and src[j].isdigit():
+        while j < end and (src[j] in DIGITS):
             j += 1
     if j < end and src[j] in "eE":
         k = j + 1
         if k < end and src[k] in "+-":
             k += 1
-        if k < end and src[k].isdigit():
+        if k < end and (src[k] in DIGITS):
             is_float = True
             j = k
-            while j < end and src[j].isdigit():
+            while j < end and (src[j] in DIGITS):
                 j += 1
     text = src[i:j].replace("_", "")
     if j < end and src[j] in "fFdDmM":
