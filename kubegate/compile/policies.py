@@ -27,6 +27,7 @@ from kubegate.model.config import Api, Config, Operation, Product
 from kubegate.model.errors import ConfigError, Problem
 from kubegate.model.policy import PolicyDocument
 from kubegate.policies.compiler import CompileEnv
+from kubegate.policies.key_guard import KeyGuard
 from kubegate.policies.pipeline import Pipeline, compile_pipeline
 from kubegate.policies.subscription import KeyLookup, SubscriptionGate
 from kubegate.services.keys import KeyIndex
@@ -42,6 +43,8 @@ class PolicyLoader:
         self.config = config
         self.base_dir = base_dir
         self.services = services or {}
+        counters = self.services.get("counters")
+        self.guard = KeyGuard(counters) if counters is not None else None
         self.problems: list[Problem] = []
         self._docs: dict[str, PolicyDocument | None] = {}
         self._reported: set[tuple[str, str]] = set()
@@ -124,7 +127,8 @@ class PolicyLoader:
             api.name, self.keys, base, required=required,
             products={k: v for k, v in compiled.items() if v is not None},
             open_product=open_product.name if open_product else None,
-            header=api.subscription_key_header, query=api.subscription_key_query)
+            header=api.subscription_key_header, query=api.subscription_key_query,
+            guard=self.guard)
 
     def _compile(self, env: CompileEnv, *docs: PolicyDocument | None) -> Pipeline | None:
         global_doc, product_doc, api_doc, op_doc = docs

@@ -37,6 +37,7 @@ from kubegate.services.keys import SubscriptionInfo as IndexSubscription
 
 from .context import LastError, Response
 from .context_info import ProductInfo, SubscriptionInfo, UserInfo
+from .key_guard import KeyGuard
 from .pipeline import INTERNAL_ERROR, JSON, Pipeline
 from .runtime import Located, Send, run_block, trace
 
@@ -60,13 +61,15 @@ class KeyLookup(Protocol):
 
 class SubscriptionGate:
     __slots__ = ("api", "keys", "base", "products", "open_product", "open_pipeline",
-                 "required", "header", "query", "needs_request_body", "needs_response_body")
+                 "required", "header", "query", "needs_request_body", "needs_response_body",
+                 "guard")
 
     def __init__(self, api: str, keys: KeyLookup, base: Pipeline, *, required: bool,
                  products: Mapping[str, Pipeline] | None = None,
                  open_product: str | None = None, header: str = DEFAULT_HEADER,
-                 query: str = DEFAULT_QUERY) -> None:
+                 query: str = DEFAULT_QUERY, guard: KeyGuard | None = None) -> None:
         self.api = api
+        self.guard = guard
         self.keys = keys
         self.base = base
         self.products = dict(products or {})
@@ -111,10 +114,16 @@ class SubscriptionGate:
             if self.required:
                 return await self._refuse(ctx, 401, "SubscriptionKeyNotFound", MISSING_KEY)
             return await self.base.execute(ctx, send)
+        guard = self.guard
+        if guard is not None and (wait := guard.blocked_for(ctx.Request.IpAddress)) is not None:
+            return await self._throttle(ctx, wait)
         info = self.keys.lookup(key)
         if info is None or not self.keys.allows(info, self.api):
             if self.open_product is not None:
                 return await self._open(ctx, send)
+            if guard is not None and (wait := await guard.failed(ctx.Request.IpAddress,
+                                                                self.api)) is not None:
+                return await self._throttle(ctx, wait)
             return await self._refuse(ctx, 401, "SubscriptionKeyInvalid", INVALID_KEY)
         state = info.effective_state(_now(ctx))
         if state != "active":
@@ -150,14 +159,20 @@ class SubscriptionGate:
         return ProductInfo(Id=name, Name=name, SubscriptionRequired=found.subscription_required,
                            ApprovalRequired=found.approval_required)
 
-    async def _refuse(self, ctx: Any, status: int, reason: str, message: str) -> None:
+    async def _throttle(self, ctx: Any, wait: int) -> None:
+        await self._refuse(ctx, 429, "SubscriptionKeyThrottled",
+                           f"Too many invalid subscription keys. Try again in {wait} seconds.",
+                           [("Retry-After", str(wait))])
+
+    async def _refuse(self, ctx: Any, status: int, reason: str, message: str,
+                      headers: list[tuple[str, str]] | None = None) -> None:
         """APIM's refusal: 401/403 JSON, ``LastError`` filled, the on-error section run."""
         ctx.send = None  # nothing may reach the backend from here
         ctx.LastError = LastError(Source="authorization", Reason=reason, Message=message,
                                   Section="inbound")
         body = json.dumps({"statusCode": status, "message": message}).encode()
-        phrase = "Unauthorized" if status == 401 else "Forbidden"
-        ctx.Response = Response(status, phrase, list(JSON), body)
+        phrase = {401: "Unauthorized", 429: "Too Many Requests"}.get(status, "Forbidden")
+        ctx.Response = Response(status, phrase, [*JSON, *(headers or ())], body)
         trace(ctx, f"subscription key refused: {reason}")
         try:
             await run_block(self.base.on_error, ctx)
