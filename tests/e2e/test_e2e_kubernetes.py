@@ -158,3 +158,57 @@ def test_k8s_backend_without_the_api_uses_cluster_dns_name(
     assert status["snapshot"]["apis"][0]["backend"] == "k8s://shop/orders:8080"
     r = request(gw.port, "GET", "/orders/x")  # orders.shop.svc does not resolve here
     assert r.status == 502 and r.json()["statusCode"] == 502
+
+
+def test_annotated_service_is_discovered_and_survives_scaling_under_load(
+        cluster: tuple[ApiThread, Path], make_gateway: Callable[..., Gateway]) -> None:
+    from kubegate.demo.services import orders_service
+
+    api, kubeconfig = cluster
+    addresses = ["127.0.0.5", "127.0.0.6"]
+    port = common_port(addresses)
+    pods = [orders_service().serve(a, port) for a in addresses]
+    try:
+        api.do(api.server.put, "services", service("shop", "orders", [
+            {"name": "http", "port": 80, "targetPort": port, "protocol": "TCP"}],
+            annotations={"kubegate.io/path": "/orders"}))
+        api.do(api.server.put, "endpointslices", endpoint_slice(
+            "shop", "orders", [(addresses[0], True, False)], port))
+        gw = make_gateway({"apis": []},
+                          extra_args=("--kubernetes", "--kubeconfig", str(kubeconfig)))
+        # discovered: the spec was fetched from the pod and its operations imported
+        assert wait_until(lambda: request(gw.port, "GET", "/orders/api/orders/1").status == 200,
+                          timeout=20), gw.log_text()[-2000:]
+        assert request(gw.port, "DELETE", "/orders/api/orders/1").status == 404  # not in spec
+
+        failures: list[str] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            for _ in range(5000):  # bounded; stopped by the test long before
+                if stop.is_set():
+                    return
+                r = request(gw.port, "GET", "/orders/api/orders")
+                if r.status != 200:
+                    failures.append(f"{r.status} {r.body[:100]!r}")
+
+        threads = [threading.Thread(target=load) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            for slice_ in ([(addresses[0], True, False), (addresses[1], True, False)],
+                           [(addresses[0], False, True), (addresses[1], True, False)],
+                           [(addresses[1], True, False)],
+                           [(addresses[0], True, False), (addresses[1], True, False)]):
+                api.do(api.server.put, "endpointslices",
+                       endpoint_slice("shop", "orders", slice_, port))
+                threading.Event().wait(1.0)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        assert not failures, failures[:5]
+    finally:
+        for pod in pods:
+            pod.shutdown()
+            pod.server_close()
