@@ -3,10 +3,12 @@
 How this works: every invalid key a client presents is counted in the counter
 store (memory, host-wide or Redis, like rate limits) under that client's
 address; past `limit` invalid keys in `period` seconds the client is blocked
-for the rest of the window. While blocked, every request of that client that
-carries a key gets 429 — valid keys too, so a block gives a guesser no signal.
-Each worker keeps the blocks it learned in memory, so a blocked client costs no
-store call; one warning is logged per client and window.
+for the rest of the window: its invalid keys get 429 instead of 401, without a
+store call (each worker keeps the blocks it learned in memory), and one warning
+is logged per client and window. Valid keys keep working, so clients sharing an
+address (NAT) and a key that is still propagating are not locked out; with
+128-bit random keys guessing is hopeless anyway — the point is to make it
+visible and cheap to refuse.
 
 Invariant: `blocked` and `warned` never exceed MAX_CLIENTS entries.
 """

@@ -114,16 +114,18 @@ class SubscriptionGate:
             if self.required:
                 return await self._refuse(ctx, 401, "SubscriptionKeyNotFound", MISSING_KEY)
             return await self.base.execute(ctx, send)
-        guard = self.guard
-        if guard is not None and (wait := guard.blocked_for(ctx.Request.IpAddress)) is not None:
-            return await self._throttle(ctx, wait)
         info = self.keys.lookup(key)
         if info is None or not self.keys.allows(info, self.api):
             if self.open_product is not None:
                 return await self._open(ctx, send)
-            if guard is not None and (wait := await guard.failed(ctx.Request.IpAddress,
-                                                                self.api)) is not None:
-                return await self._throttle(ctx, wait)
+            guard = self.guard
+            if guard is not None:
+                client = ctx.Request.IpAddress
+                wait = guard.blocked_for(client)
+                if wait is None:
+                    wait = await guard.failed(client, self.api)
+                if wait is not None:
+                    return await self._throttle(ctx, wait)
             return await self._refuse(ctx, 401, "SubscriptionKeyInvalid", INVALID_KEY)
         state = info.effective_state(_now(ctx))
         if state != "active":
