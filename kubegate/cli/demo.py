@@ -13,7 +13,7 @@ from kubegate.cli.run import serve_single, setup_logging, use_uvloop
 from kubegate.compile.load import Overrides, SpecCache, load
 from kubegate.demo.services import inventory_service, orders_service
 from kubegate.proxy.runtime import Worker
-from kubegate.proxy.services import WorkerServices
+from kubegate.proxy.services import WorkerServices, open_store
 from kubegate.sources.yaml_config import load_config
 
 DEMO_CONFIG = """\
@@ -62,7 +62,8 @@ def demo(port: int, admin_port: int, config_dir: str | None) -> None:
     config_path.write_text(DEMO_CONFIG.format(
         port=port, admin_port=admin_port, orders_port=orders.server_address[1],
         inventory_port=inventory.server_address[1]))
-    services = WorkerServices(load_config(config_path))
+    declared = load_config(config_path)
+    services = WorkerServices(declared, open_store(declared))
     loader = partial(load, config_path, Overrides(), SpecCache(), services.mapping)
     config, snapshot = loader()
     use_uvloop()

@@ -22,7 +22,7 @@ from kubegate.model.errors import ConfigError
 from kubegate.observability import MetricsDir
 from kubegate.proxy.kubernetes import KubernetesWatch
 from kubegate.proxy.runtime import FileWatcher, Worker
-from kubegate.proxy.services import COUNTER_SOCKET_ENV, STORE_ENV, WorkerServices
+from kubegate.proxy.services import COUNTER_SOCKET_ENV, WorkerServices, open_store
 from kubegate.proxy.workers import Supervisor
 from kubegate.sources.yaml_config import load_config
 
@@ -92,9 +92,9 @@ def run(config_path: str, workers: int | None, listen: tuple[str, ...], admin: s
     try:
         declared = overrides.apply(load_config(config_path))
         supervising = worker_slot is None and declared.gateway.workers > 1
-        services = None if supervising else WorkerServices(declared)
+        store = open_store(declared)
+        services = None if supervising else WorkerServices(declared, store)
         kube = KubernetesWatch(kubeconfig) if kubernetes and not supervising else None
-        store = admin_store(declared)
         overlay = partial(apply_overlay, store) if store is not None else None
         loader = partial(load, config_path, overrides, SpecCache(),
                          services.mapping if services else None, kube.apis if kube else None,
@@ -115,16 +115,6 @@ def run(config_path: str, workers: int | None, listen: tuple[str, ...], admin: s
         argv = partial(_worker_argv, config_path, listen, log_level, extra)
         with host_counters(config), metrics_folder():
             asyncio.run(_supervisor_main(config_path, loader, config, argv, store, overrides))
-
-
-def admin_store(config: Any) -> Any:
-    """The store behind the admin API (and its overlay), when one is configured."""
-    url = config.gateway.store or os.environ.get(STORE_ENV)
-    if not url:
-        return None
-    from kubegate.store import Store
-
-    return Store(url)
 
 
 def apply_overlay(store: Any, declared: Any) -> Any:

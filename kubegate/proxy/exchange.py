@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from kubegate.proxy.errors import REASONS, json_error, reason
 from kubegate.proxy.headers import response_header_block
-from kubegate.proxy.upstream import Pool, UpstreamConnection
+from kubegate.proxy.upstream import Pool, UpstreamConnection, connect_failure
 
 if TYPE_CHECKING:
     from kubegate.compile.snapshot import RouteTarget
@@ -107,13 +107,9 @@ class Exchange:
             up = await self.pool.connect()
         except asyncio.CancelledError:
             raise
-        except TimeoutError:
+        except OSError as exc:  # TimeoutError included
             self.connecting = None
-            self.fail(504, "Backend connection timed out")
-            return
-        except OSError as exc:
-            self.connecting = None
-            self.fail(502, f"Backend unavailable: {exc.strerror or exc.__class__.__name__}")
+            self.fail(*connect_failure(exc))
             return
         self.connecting = None
         if self.finished:  # the client went away meanwhile

@@ -22,7 +22,7 @@ from kubegate.proxy.headers import (
     header_pairs,
     response_header_block,
 )
-from kubegate.proxy.upstream import UpstreamConnection
+from kubegate.proxy.upstream import UpstreamConnection, connect_failure
 
 CRLF = b"\r\n"
 Headers = list[tuple[str, str]]
@@ -135,10 +135,8 @@ async def forward(state: object, backend: Backend, method: str, path_query: str,
     if up is None:
         try:
             up = await pool.connect()
-        except TimeoutError:
-            raise BackendError(504, "Backend connection timed out") from None
-        except OSError as exc:
-            raise BackendError(502, f"Backend unavailable: {exc.strerror or type(exc).__name__}") from None
+        except OSError as exc:  # TimeoutError included
+            raise BackendError(*connect_failure(exc)) from None
     collector = Collector(method == "HEAD", limit)
     up.owner = collector  # type: ignore[assignment]
     up.deadline = state.now + state.response_timeout

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 PUBLISHED = PUBLISHED_HOST.encode()
 TRACE_HEADER = b"x-kubegate-trace"
+# request fields policies do not see (hop-by-hop and those the gateway re-derives)
+POLICY_HIDDEN = REQUEST_SPECIAL - {b"host", b"content-length", b"x-forwarded-for"}
 CRLF = b"\r\n"
 INF = float("inf")
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -221,9 +223,8 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
     from kubegate.proxy.policy_exchange import PolicyExchange
 
     target = match.target
-    hop = REQUEST_SPECIAL - {b"host", b"content-length", b"x-forwarded-for"}
     pairs = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers
-             if n.lower() not in hop]
+             if n.lower() not in POLICY_HIDDEN]
     traced = any(n.lower() == TRACE_HEADER and v.strip().lower() == b"true" for n, v in headers)
     if traced:
         pairs = [(n, v) for n, v in pairs if n.lower() != "x-kubegate-trace"]

@@ -49,21 +49,22 @@ def counter_store(config: Config) -> CounterStore:
     return MemoryCounterStore()
 
 
-def key_index(config: Config) -> KeyIndex:
+def open_store(config: Config) -> Any:
+    """The subscriptions store (`gateway.store`, else env KUBEGATE_STORE), or None.
+    One per process: the key index and the admin overlay share it."""
     url = config.gateway.store or os.environ.get(STORE_ENV)
-    source = None
-    if url:
-        from kubegate.store import Store
+    if not url:
+        return None
+    from kubegate.store import Store
 
-        source = Store(url)
-    return KeyIndex(source, static_subscriptions=config.subscriptions,
-                    static_products=config.products)
+    return Store(url)
 
 
 class WorkerServices:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, store: Any = None) -> None:
         self.counters = counter_store(config)
-        self.keys = key_index(config)
+        self.keys = KeyIndex(store, static_subscriptions=config.subscriptions,
+                             static_products=config.products)
         self.openid = OpenIdRegistry()
         self._state: Callable[[], Any] = lambda: None  # the worker's ServerState (bind)
         self.mapping: dict[str, Any] = {

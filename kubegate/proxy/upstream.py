@@ -27,6 +27,13 @@ if TYPE_CHECKING:
 MAX_RESPONSE_HEAD = 64 * 1024  # bytes of status line and headers a backend may send
 
 
+def connect_failure(exc: OSError) -> tuple[int, str]:
+    """The status and message for a backend connection that could not be made."""
+    if isinstance(exc, TimeoutError):
+        return 504, "Backend connection timed out"
+    return 502, f"Backend unavailable: {exc.strerror or type(exc).__name__}"
+
+
 class Clock(Protocol):
     """A coarse clock: `now` is refreshed by its owner (the server's sweep), read for free."""
 
