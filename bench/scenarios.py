@@ -73,6 +73,11 @@ RATE_LIMIT_POLICY = """\
 </policies>
 """
 
+# The simple API with one JSON access-log line per request, written to a file.
+ACCESS_LOG_API = SIMPLE_API.replace(
+    "  workers: 1\n",
+    "  workers: 1\n  observability: {access_log: \"{workdir}/access.log\"}\n")
+
 # A subscription key checked on every request (APIM's Ocp-Apim-Subscription-Key).
 KEY_AUTH_API = """\
 gateway:
@@ -146,6 +151,12 @@ SCENARIOS: list[dict[str, Any]] = [
         "workers": 2,
         "config": SIMPLE_API,
         "target": {"rps_ratio": 0.8},
+    },
+    {
+        "name": "kubegate-access-log",
+        "kind": "kubegate",
+        "workers": 1,
+        "config": ACCESS_LOG_API,
     },
     {
         "name": "kubegate-ratelimit-memory",

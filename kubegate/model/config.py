@@ -115,11 +115,34 @@ class Gateway(Strict):
     limits: Limits = Field(default_factory=Limits)  # type: ignore[arg-type]
     timeouts: Timeouts = Field(default_factory=Timeouts)  # type: ignore[arg-type]
     upstream: Upstream = Field(default_factory=Upstream)  # type: ignore[arg-type]
+class Tracing(Strict):
+    """OpenTelemetry span export (OTLP over HTTP/protobuf). Absent: tracing is off."""
+    otlp_endpoint: str = Field(
+        description="the collector's traces URL, e.g. http://otel-collector:4318/v1/traces")
+    headers: dict[str, str] = Field(default_factory=dict,
+                                    description="sent with every export (e.g. an API key)")
+    sample_ratio: float = Field(
+        1.0, ge=0, le=1, description="share of new traces recorded; a caller's sampled flag "
+        "in traceparent is honoured")
+    service_name: str = "kubegate"
+    timeout: float = Field(10.0, gt=0, description="seconds per export call")
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must be an http:// or https:// URL")
+        return v
+
+
     forwarded_headers: bool = True
     counters: Counters = Field(default_factory=Counters)  # type: ignore[arg-type]
     observability: Observability = Field(default_factory=Observability)  # type: ignore[arg-type]
     store: str | None = Field(
         None, description="subscriptions store URL (sqlite:///file.db, postgresql://...); "
+    tracing: Tracing | None = Field(
+        None, description="OTLP span export and a new span id in traceparent; none: off, and "
+        "traceparent passes through unchanged")
         "none: only subscriptions declared in this file")
 
     @field_validator("admin")

@@ -26,6 +26,7 @@ from kubegate.proxy.upstream import Pool, UpstreamConnection, connect_failure
 
 if TYPE_CHECKING:
     from kubegate.compile.snapshot import RouteTarget
+    from kubegate.observability.otel import RequestSpan
     from kubegate.proxy.client import ClientConnection
 
 BODY_BUFFER_LIMIT = 256 * 1024
@@ -57,6 +58,7 @@ class Exchange:
     bytes_out = 0
     target: RouteTarget | None = None
     rid: bytes | None = None  # the request id, when the gateway adds one
+    span: RequestSpan | None = None  # with tracing on: this request's span, ended by record
 
     def __init__(
         self,

@@ -37,6 +37,7 @@ from kubegate.proxy.headers import RESPONSE_SPECIAL
 if TYPE_CHECKING:
     from kubegate.proxy.client import ClientConnection
 
+    from kubegate.observability.otel import RequestSpan
 log = logging.getLogger("kubegate.policies")
 CRLF = b"\r\n"
 MAX_TRACE = 8000  # bytes of JSON in the x-kubegate-trace response header
@@ -76,6 +77,7 @@ class PolicyExchange:
     rid = None
     streamed = False
     backend_s = 0.0
+    span: RequestSpan | None = None
     status = 0
     bytes_out = 0
 
@@ -219,6 +221,7 @@ class PolicyExchange:
             try:
                 backend = parse_backend(url, "set-backend-service")
             except ConfigError as exc:
+        ex.span, self.span = self.span, None
                 raise BackendError(500, f"invalid backend URL {url!r}: {exc}") from None
             if len(cache) < 1024:
                 cache[url] = backend

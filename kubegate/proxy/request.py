@@ -18,6 +18,7 @@ from kubegate.policies.state import PolicyContext
 from kubegate.proxy.errors import NOT_FOUND_MESSAGE, json_error, response_bytes
 from kubegate.proxy.exchange import Exchange
 from kubegate.proxy.headers import (
+    REQUEST_INTERCEPTED,
     REQUEST_SPECIAL,
     connection_tokens,
     is_chunked_only,
@@ -27,6 +28,7 @@ from kubegate.proxy.headers import (
 if TYPE_CHECKING:
     from kubegate.compile.router import Match
     from kubegate.compile.snapshot import RouteTarget
+    from kubegate.observability.otel import RequestSpan, RequestTracer
     from kubegate.proxy.client import ClientConnection
 
 PUBLISHED = PUBLISHED_HOST.encode()
@@ -87,12 +89,12 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
     lengths: list[bytes] = []
     encodings: list[bytes] = []
     connection: list[bytes] = []
-    expect = upgrade = xff = rid = None
+    expect = upgrade = xff = rid = traceparent = None
     rid_name = server.rid_name
     fwd: list[bytes] = []
     for name, value in headers:
         low = name.lower()
-        if low in REQUEST_SPECIAL:
+        if low in REQUEST_INTERCEPTED:
             if low == b"host":
                 hosts += 1
                 host = value
@@ -108,6 +110,11 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
                 upgrade = value
             elif low == b"x-forwarded-for":
                 xff = value if xff is None else xff + b", " + value
+            elif low == b"traceparent":
+                if server.tracer is None:  # passed through unchanged
+                    fwd.append(name + b": " + value + CRLF)
+                else:  # a second one makes it invalid: a new trace starts
+                    traceparent = value if traceparent is None else b"-"
             continue
         if rid_name is not None and low == rid_name:
             rid = value
@@ -200,6 +207,10 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
         if rid is None or len(rid) > 200:
             rid = server.next_request_id()
         lines += (server.rid_line, rid, CRLF)
+    span = None
+    if server.tracer is not None:
+        span = start_span(server.tracer, method_text, target, normalised, host, conn, traceparent)
+        lines += (b"traceparent: ", span.traceparent, CRLF)
     if chunked:
         lines.append(b"transfer-encoding: chunked\r\n")
     elif lengths:
@@ -213,7 +224,19 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
                   keep_alive, is_upgrade, version == "1.0", None, max_body or INF)
     ex.target = target
     ex.rid = rid
+    ex.span = span
     return ex
+
+
+def start_span(tracer: RequestTracer, method: str, target: RouteTarget, path: str,
+               host: bytes | None, conn: ClientConnection,
+               incoming: bytes | str | None) -> RequestSpan:
+    route = target.prefix.rstrip("/") + (target.template or "")
+    return tracer.start(method, route or "/", incoming, {
+        "http.request.method": method, "url.path": path, "http.route": route or "/",
+        "url.scheme": conn.scheme.decode(), "server.address": (host or b"").decode("latin-1"),
+        "client.address": conn.client_ip.decode(), "kubegate.api": target.api,
+        "kubegate.operation": target.operation or ""})
 
 
 def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: str, path: str,
@@ -228,6 +251,14 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
     traced = any(n.lower() == TRACE_HEADER and v.strip().lower() == b"true" for n, v in headers)
     if traced:
         pairs = [(n, v) for n, v in pairs if n.lower() != "x-kubegate-trace"]
+    span = None
+    tracer = conn.server.tracer
+    if tracer is not None:
+        incoming = [v for n, v in pairs if n.lower() == "traceparent"]
+        span = start_span(tracer, method, target, path, host, conn,
+                          incoming[0] if len(incoming) == 1 else None)
+        pairs = [(n, v) for n, v in pairs if n.lower() != "traceparent"]
+        pairs.append(("traceparent", span.traceparent.decode()))
     infos = conn.server.route_infos.get(id(target))
     if infos is None or infos[0] is not target:
         infos = (target,
@@ -245,5 +276,7 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
         ctx.Tracing = True
         ctx.trace = []
     limit = conn.server.max_body or float("inf")
-    return PolicyExchange(conn, target, ctx, keep_alive=keep_alive, head_only=head_only,  # type: ignore[return-value]
-                          body_limit=limit, http10=http10)
+    ex = PolicyExchange(conn, target, ctx, keep_alive=keep_alive, head_only=head_only,
+                        body_limit=limit, http10=http10)
+    ex.span = span
+    return ex  # type: ignore[return-value]

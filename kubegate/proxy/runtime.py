@@ -10,6 +10,7 @@ within the grace period, then return.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -97,6 +98,10 @@ class Worker:
                 await self.services.close()
             if self.kubernetes is not None:
                 await self.kubernetes.close()
+            if self.state.tracer is not None:  # flush queued spans, bounded
+                flush = loop.run_in_executor(None, self.state.tracer.shutdown)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(flush), 5)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
 

@@ -21,13 +21,16 @@ import socket
 import ssl
 import time
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubegate.compile.snapshot import Snapshot
 from kubegate.model.config import Gateway, Listener
 from kubegate.observability import AccessLog, RequestMetrics
 from kubegate.proxy.client import ClientConnection
 from kubegate.proxy.upstream import Pools, UpstreamConnection
+
+if TYPE_CHECKING:
+    from kubegate.observability.otel import RequestTracer
 
 log = logging.getLogger("kubegate.proxy")
 SWEEP_INTERVAL = 0.25
@@ -62,6 +65,10 @@ class ServerState:
         self.access_log: AccessLog | None = (
             AccessLog(obs.access_log, sample=obs.access_log_sample) if obs.access_log else None)
         name = obs.request_id_header
+        self.tracer: RequestTracer | None = None
+        if obs.tracing is not None:  # the SDK is imported only when tracing is on
+            from kubegate.observability.otel import request_tracer
+            self.tracer = request_tracer(obs.tracing)
         self.rid_name = name.lower().encode("latin-1") if name else None
         self.rid_line: bytes = (name or "").encode("latin-1") + b": "
         self._rid_prefix = b"%08x-%x-" % (secrets.randbits(32), os.getpid())
@@ -88,6 +95,12 @@ class ServerState:
             self.access_log.log(rid, ex.conn.client_ip.decode(), api, operation, None, ex.status,
                                 ex.bytes_in, ex.bytes_out, total, ex.backend_s)
 
+        if ex.span is not None:
+            ex.span.finish(ex.status, {
+                "kubegate.request_id": ex.rid.decode("latin-1") if ex.rid else "",
+                "http.request.body.size": ex.bytes_in, "http.response.body.size": ex.bytes_out,
+                "kubegate.backend.duration_ms": round(ex.backend_s * 1000, 3)})
+            ex.span = None
     def log_backend_error(self, status: int, message: str) -> None:
         self.backend_errors += 1
         log.warning("backend error %d: %s", status, message)

@@ -47,6 +47,8 @@ def test_render_replaces_only_known_tokens() -> None:
 
 
 def test_default_kubegate_config_is_valid_for_kubegate() -> None:
+    logged = load_config_text(scenarios.render(scenarios.ACCESS_LOG_API, VALUES), "bench.yaml")
+    assert (logged.gateway.observability.access_log or "").endswith("/access.log")
     cfg = load_config_text(scenarios.render(scenarios.SIMPLE_API, VALUES), "bench.yaml")
     (api,) = cfg.apis
     assert api.path == "/api" and api.backend == "http://127.0.0.1:8003"
@@ -56,7 +58,7 @@ def test_default_kubegate_config_is_valid_for_kubegate() -> None:
 def test_scenarios_load_and_validate() -> None:
     loaded = scenarios.load(scenarios.SCENARIOS)
     assert [s.name for s in loaded] == ["nginx", "kubegate-1w", "kubegate-2w",
-                                        "kubegate-ratelimit-memory", "kubegate-ratelimit-redis",
+                                        "kubegate-access-log", "kubegate-ratelimit-memory", "kubegate-ratelimit-redis",
                                         "kubegate-key-auth", "kubegate-jwt"]
     assert [s.workers for s in loaded[1:3]] == [1, 2]
     assert loaded[1].path == "/api/items/1"

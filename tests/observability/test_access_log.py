@@ -5,6 +5,7 @@ import json
 import pytest
 
 from kubegate.observability import AccessLog
+from kubegate.observability.access_log import FIELDS
 
 
 def test_lines_are_json_with_fields() -> None:
@@ -59,3 +60,30 @@ async def test_run_flushes_in_background(tmp_path) -> None:  # type: ignore[no-u
     await asyncio.gather(task, return_exceptions=True)
     log.close()
     assert len(path.read_text().splitlines()) == 1
+
+
+def test_names_needing_escapes_stay_valid_json() -> None:
+    out = io.StringIO()
+    log = AccessLog(out, clock=lambda: 1700000000.999)
+    odd = 'op "quoted"\\ \u00e9\n'
+    log.log('rid"x', "::1", "pets", odd, 'sub "s"', 0, 1, 2, 1e-7, 2.5)
+    log.log("r2", "10.0.0.1", "pets", odd, None, 503, 0, 0, 3.0, 0.0)
+    log.flush()
+    first, second = (json.loads(x) for x in out.getvalue().splitlines())
+    assert first["operation"] == odd and first["request_id"] == 'rid"x'
+    assert first["subscription"] == 'sub "s"' and first["time"] == "2023-11-14T22:13:20.999Z"
+    assert first["duration_ms"] == 0.0 and first["backend_ms"] == 2500.0
+    assert second["subscription"] is None and second["duration_ms"] == 3000.0
+    assert list(first) == list(FIELDS)
+
+
+def test_time_stamp_follows_the_clock_across_seconds() -> None:
+    out = io.StringIO()
+    now = [1700000000.5]
+    log = AccessLog(out, clock=lambda: now[0])
+    log.log("a", "ip", "x", "o", None, 200, 0, 0, 0.0, 0.0)
+    now[0] = 1700000061.002
+    log.log("b", "ip", "x", "o", None, 200, 0, 0, 0.0, 0.0)
+    log.flush()
+    times = [json.loads(x)["time"] for x in out.getvalue().splitlines()]
+    assert times == ["2023-11-14T22:13:20.500Z", "2023-11-14T22:14:21.002Z"]
