@@ -56,9 +56,15 @@ def check_policy(ctx: AdminContext, text: str, where: str, api: str = "*",
                               field=where)
     doc = load_policy_xml(text, where)
     merged = merge_policies(global_=doc)
-    named = effective(ctx).named_values
-    compile_pipeline(merged, CompileEnv(named_values=named, base_dir=ctx.base_dir,
-                                        api_id=api, operation_id=operation))
+    config = effective(ctx)
+    spec = ctx.specs(config).get(api)
+    # validate-* policies compile against the API's OpenAPI operations: check each one
+    ops = [o for o in spec.operations if operation in ("*", o.id)] if spec is not None else []
+    for spec_op in ops or [None]:
+        compile_pipeline(merged, CompileEnv(named_values=config.named_values,
+                                            base_dir=ctx.base_dir, api_id=api,
+                                            operation_id=operation, openapi=spec,
+                                            openapi_operation=spec_op))
 
 
 def apply(ctx: AdminContext, actor: str, action: str, target: str,
@@ -78,7 +84,7 @@ def apply(ctx: AdminContext, actor: str, action: str, target: str,
                                                          ).model_dump())
         except ValidationError as exc:
             raise problems_of(exc) from None
-        build_snapshot(config, ctx.base_dir)
+        build_snapshot(config, ctx.base_dir, specs=ctx.specs(config))
         return new
 
     return change_overlay(ctx.store, checked, actor=actor, action=action, target=target,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,5 +33,7 @@ class AdminContext:
     metrics: Callable[[], RequestMetrics] = RequestMetrics
     gateway_url: str | None = None
     checks: dict[str, Callable[[], Awaitable[tuple[bool, str]]]] = field(default_factory=dict)
+    specs: Callable[[Config], Mapping[str, Any]] = field(default=lambda config: {})
+    """API name -> its imported OpenAPI document (validate-* policies compile against it)."""
     session_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     session_https_only: bool = False

@@ -17,7 +17,14 @@ from typing import Any
 
 import click
 
-from kubegate.compile.load import Overrides, SpecCache, load, resolve_openapi, watched_files
+from kubegate.compile.load import (
+    Overrides,
+    SpecCache,
+    api_specs,
+    load,
+    resolve_openapi,
+    watched_files,
+)
 from kubegate.model.errors import ConfigError
 from kubegate.observability import MetricsDir
 from kubegate.proxy.kubernetes import KubernetesWatch
@@ -131,9 +138,11 @@ def admin_context(store: Any, config_path: str, overrides: Overrides, config: An
         return None
     from kubegate.admin.context import AdminContext
 
+    base = Path(config_path).resolve().parent
+    cache = SpecCache()  # the declared APIs' imports, kept for `specs`
+
     def declared() -> Any:
-        return resolve_openapi(overrides.apply(load_config(config_path)),
-                               Path(config_path).resolve().parent, SpecCache())
+        return resolve_openapi(overrides.apply(load_config(config_path)), base, cache)
 
     async def do_reload() -> dict[str, Any]:
         ok = reload()
@@ -143,8 +152,9 @@ def admin_context(store: Any, config_path: str, overrides: Overrides, config: An
     host, port = listener.host_port
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     scheme = "https" if listener.tls else "http"
-    return AdminContext(store, declared=declared, base_dir=Path(config_path).resolve().parent,
-                        reload=do_reload, metrics=metrics, gateway_url=f"{scheme}://{shown}:{port}")
+    return AdminContext(store, declared=declared, base_dir=base, reload=do_reload,
+                        metrics=metrics, gateway_url=f"{scheme}://{shown}:{port}",
+                        specs=lambda config: api_specs(config, base, cache))
 
 
 async def watch_overlay(store: Any, changed: Callable[[], object], interval: float = 1.0) -> None:

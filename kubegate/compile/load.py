@@ -13,6 +13,7 @@ from kubegate.model.config import Api, Config, Listener
 from kubegate.model.errors import ConfigError, Problem
 from kubegate.sources.openapi import import_api
 from kubegate.sources.openapi.loader import load_document
+from kubegate.sources.openapi.model import ApiSpec
 from kubegate.sources.openapi.validate import compile_validator
 from kubegate.sources.yaml_config import load_config
 
@@ -50,6 +51,7 @@ class SpecCache:
     imported: dict[tuple[str, str, str | None], Api] = field(default_factory=dict)
     documents: dict[str, Any] = field(default_factory=dict)  # source -> raw spec document
     validators: dict[str, dict[tuple[str, str], Any]] = field(default_factory=dict)
+    specs: dict[str, ApiSpec] = field(default_factory=dict)  # source -> imported spec
 
 
 def resolve_openapi(config: Config, base: Path, cache: SpecCache) -> Config:
@@ -67,6 +69,7 @@ def resolve_openapi(config: Config, base: Path, cache: SpecCache) -> Config:
         try:
             result = import_api(source, path=api.path or "/", name=api.name, backend=api.backend)
             imported = cache.imported[key] = result.api
+            cache.specs[source] = result.spec
             if api.validate_requests:
                 spec = result.spec
                 cache.validators[source] = {(op.method.upper(), op.path): compile_validator(op, spec)
@@ -113,6 +116,17 @@ def published_documents(config: Config, base: Path, cache: SpecCache | None) -> 
     return out
 
 
+def api_specs(config: Config, base: Path, cache: SpecCache) -> dict[str, ApiSpec]:
+    """API name -> its imported OpenAPI document (the validate-* policies check against it)."""
+    out = {}
+    for api in config.apis:
+        if api.openapi:
+            source = api.openapi if "://" in api.openapi else str((base / api.openapi).resolve())
+            if source in cache.specs:
+                out[api.name] = cache.specs[source]
+    return out
+
+
 def request_validators(config: Config, base: Path,
                        cache: SpecCache) -> dict[tuple[str, str, str], Any]:
     """(API name, method, path template) -> validator, for APIs that validate requests."""
@@ -143,7 +157,8 @@ def load(path: str | Path, overrides: Overrides = Overrides(), cache: SpecCache 
     try:
         base = Path(path).resolve().parent
         snapshot = build_snapshot(config, base, services, published_documents(config, base, cache),
-                                  request_validators(config, base, cache))
+                                  request_validators(config, base, cache),
+                                  api_specs(config, base, cache))
     except ConfigError as exc:
         raise ConfigError(
             [Problem(p.message, p.file or str(path), p.line, p.column, p.field) for p in exc.problems]

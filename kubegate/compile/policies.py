@@ -30,22 +30,27 @@ from kubegate.policies.compiler import CompileEnv
 from kubegate.policies.key_guard import KeyGuard
 from kubegate.policies.pipeline import Pipeline, compile_pipeline
 from kubegate.policies.subscription import KeyLookup, SubscriptionGate
+from kubegate.services.certificates import CertificateStore
 from kubegate.services.keys import KeyIndex
 from kubegate.sources.apim.xml_loader import load_policy_xml
 from kubegate.sources.apim.yaml_policy import load_policy_yaml
+from kubegate.sources.openapi.model import ApiSpec
 
 
 class PolicyLoader:
     """Loads each referenced document once and keeps every problem it finds."""
 
     def __init__(self, config: Config, base_dir: Path,
-                 services: Mapping[str, Any] | None = None) -> None:
+                 services: Mapping[str, Any] | None = None,
+                 specs: Mapping[str, ApiSpec] | None = None) -> None:
         self.config = config
+        self.specs = specs or {}  # API name -> its imported OpenAPI document
         self.base_dir = base_dir
-        self.services = services or {}
+        certificates, problems = CertificateStore.load(config, base_dir)  # `certificates:`
+        self.services = {**(services or {}), "certificates": certificates}
         counters = self.services.get("counters")
         self.guard = KeyGuard(counters) if counters is not None else None
-        self.problems: list[Problem] = []
+        self.problems: list[Problem] = problems
         self._docs: dict[str, PolicyDocument | None] = {}
         self._reported: set[tuple[str, str]] = set()
         self._static_keys: KeyIndex | None = None
@@ -116,8 +121,12 @@ class PolicyLoader:
         has_policy = global_doc is not None or api_doc is not None or op_doc is not None
         if not (required or open_product or has_policy or product_docs):
             return None
+        spec = self.specs.get(api.name)
+        spec_op = next((o for o in spec.operations if op is not None and o.method == op.method
+                        and o.path == op.path), None) if spec is not None else None
         env = CompileEnv(named_values=self.config.named_values, base_dir=self.base_dir,
-                         api_id=api.name, operation_id=op_id, services=self.services)
+                         api_id=api.name, operation_id=op_id, services=self.services,
+                         openapi=spec, openapi_operation=spec_op)
         base = self._compile(env, global_doc, None, api_doc, op_doc)
         compiled = {name: self._compile(env, global_doc, doc, api_doc, op_doc)
                     for name, doc in product_docs.items()}

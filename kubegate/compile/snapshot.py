@@ -68,14 +68,16 @@ def published_spec(document: Any, api_path: str) -> bytes:
 def build_snapshot(config: Config, base_dir: Path | None = None,
                    services: Mapping[str, Any] | None = None,
                    documents: Mapping[str, Any] | None = None,
-                   validators: Mapping[tuple[str, str, str], Any] | None = None) -> Snapshot:
+                   validators: Mapping[tuple[str, str, str], Any] | None = None,
+                   specs: Mapping[str, Any] | None = None) -> Snapshot:
     """Compile a validated config; every problem is reported, not only the first.
 
     `base_dir` is where relative policy files are read from (the config's folder);
-    `services` are the run-time services policies use (counters, keys, JWKS, ...)."""
+    `services` are the run-time services policies use (counters, keys, JWKS, ...);
+    `specs`: API name -> its imported OpenAPI document (for the validate-* policies)."""
     router: Router[RouteTarget] = Router()
     problems: list[Problem] = []
-    policies = PolicyLoader(config, base_dir or Path.cwd(), services)
+    policies = PolicyLoader(config, base_dir or Path.cwd(), services, specs)
     backends: dict[str, Backend] = {}
     for i, api in enumerate(config.apis):
         where = f"apis[{i}]"

@@ -44,6 +44,20 @@ def parse_host_port(value: str, default_host: str = "0.0.0.0") -> tuple[str, int
 class Tls(Strict):
     certificate: str
     key: str
+    client_certificate: Literal["off", "optional", "required"] = Field(
+        "off", description="ask clients for a certificate (mutual TLS); its chain must lead to "
+        "client_ca, its dates and identity are checked by validate-client-certificate")
+    client_ca: str | None = Field(None, description="PEM bundle of CAs client certificates chain to")
+
+    @model_validator(mode="after")
+    def _client_ca(self) -> Tls:
+        if self.client_certificate != "off" and not self.client_ca:
+            raise ValueError(f"client_certificate: {self.client_certificate} needs client_ca "
+                             "(the CA certificates client certificates must chain to)")
+        if self.client_ca and self.client_certificate == "off":
+            raise ValueError("client_ca is set but client_certificate is off: "
+                             "set client_certificate: optional or required")
+        return self
 
 
 class Listener(Strict):
@@ -101,20 +115,6 @@ class Counters(Strict):
         return self
 
 
-class Observability(Strict):
-    access_log: str | None = Field(None, description='"-" for stdout, a file path, or none (off)')
-    access_log_sample: float = Field(1.0, ge=0, le=1)
-    request_id_header: str | None = Field(
-        "X-Request-Id", description="passed through, or generated and added both ways; none: off")
-
-
-class Gateway(Strict):
-    listeners: list[Listener] = Field(default_factory=lambda: [Listener()])
-    admin: str = "127.0.0.1:8081"
-    workers: int = Field(1, ge=1, le=256)
-    limits: Limits = Field(default_factory=Limits)  # type: ignore[arg-type]
-    timeouts: Timeouts = Field(default_factory=Timeouts)  # type: ignore[arg-type]
-    upstream: Upstream = Field(default_factory=Upstream)  # type: ignore[arg-type]
 class Tracing(Strict):
     """OpenTelemetry span export (OTLP over HTTP/protobuf). Absent: tracing is off."""
     otlp_endpoint: str = Field(
@@ -135,14 +135,28 @@ class Tracing(Strict):
         return v
 
 
+class Observability(Strict):
+    access_log: str | None = Field(None, description='"-" for stdout, a file path, or none (off)')
+    access_log_sample: float = Field(1.0, ge=0, le=1)
+    request_id_header: str | None = Field(
+        "X-Request-Id", description="passed through, or generated and added both ways; none: off")
+    tracing: Tracing | None = Field(
+        None, description="OTLP span export and a new span id in traceparent; none: off, and "
+        "traceparent passes through unchanged")
+
+
+class Gateway(Strict):
+    listeners: list[Listener] = Field(default_factory=lambda: [Listener()])
+    admin: str = "127.0.0.1:8081"
+    workers: int = Field(1, ge=1, le=256)
+    limits: Limits = Field(default_factory=Limits)  # type: ignore[arg-type]
+    timeouts: Timeouts = Field(default_factory=Timeouts)  # type: ignore[arg-type]
+    upstream: Upstream = Field(default_factory=Upstream)  # type: ignore[arg-type]
     forwarded_headers: bool = True
     counters: Counters = Field(default_factory=Counters)  # type: ignore[arg-type]
     observability: Observability = Field(default_factory=Observability)  # type: ignore[arg-type]
     store: str | None = Field(
         None, description="subscriptions store URL (sqlite:///file.db, postgresql://...); "
-    tracing: Tracing | None = Field(
-        None, description="OTLP span export and a new span id in traceparent; none: off, and "
-        "traceparent passes through unchanged")
         "none: only subscriptions declared in this file")
 
     @field_validator("admin")
@@ -258,6 +272,24 @@ class Subscription(Strict):
     state: Literal["active", "suspended", "cancelled", "expired"] = "active"
 
 
+class Certificate(Strict):
+    """A certificate the gateway holds: presented to backends (authentication-certificate)
+    or named as an issuer (validate-client-certificate). Files are relative to the config."""
+
+    cert_file: str | None = Field(None, description="PEM certificate (chain may follow)")
+    key_file: str | None = Field(None, description="PEM private key (for authentication-certificate)")
+    pfx_file: str | None = Field(None, description="PKCS#12 (.pfx/.p12) with certificate and key")
+    password: str | None = Field(None, description="of the PFX file or of an encrypted key_file")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Certificate:
+        if (self.cert_file is None) == (self.pfx_file is None):
+            raise ValueError("a certificate needs exactly one of cert_file or pfx_file")
+        if self.key_file is not None and self.pfx_file is not None:
+            raise ValueError("key_file goes with cert_file (a PFX file holds its key)")
+        return self
+
+
 class Config(Strict):
     gateway: Gateway = Field(default_factory=Gateway)  # type: ignore[arg-type]
     apis: list[Api] = Field(default_factory=list)
@@ -265,6 +297,9 @@ class Config(Strict):
     products: list[Product] = Field(default_factory=list)
     subscriptions: list[Subscription] = Field(default_factory=list)
     named_values: dict[str, str] = Field(default_factory=dict)
+    certificates: dict[str, Certificate] = Field(
+        default_factory=dict, description="certificate id -> files (authentication-certificate "
+        "certificate-id / thumbprint, validate-client-certificate issuer-certificate-id)")
 
     @model_validator(mode="after")
     def _unique(self) -> Config:

@@ -4,7 +4,8 @@ Series: `kubegate_requests_total` by api/operation/status_class/subscription;
 histograms `kubegate_request_duration_seconds` (total) and
 `kubegate_backend_duration_seconds` by api/operation; gateway overhead as the
 counter `kubegate_gateway_overhead_seconds_total` (total minus backend time);
-limit rejections, events (reloads, JWKS fetches) and upstream pool gauges.
+limit rejections, events (reloads, JWKS fetches), upstream pool gauges and LLM
+tokens (`kubegate_llm_tokens_total`, see llm_tokens).
 """
 
 from __future__ import annotations
@@ -97,6 +98,14 @@ class RequestCollector(Collector):
         for (b, state), v in m.gauges.items():
             pools.add_metric([b, state], v)
         yield from (rejections, events, pools)
+        if m.tokens.series:
+            labels, rows = m.tokens.samples()
+            tokens = CounterMetricFamily("kubegate_llm_tokens", "LLM tokens by namespace, kind "
+                                         "and the dimensions of llm-emit-token-metric",
+                                         labels=labels)
+            for values, n in rows:
+                tokens.add_metric(values, n)
+            yield tokens
 
 
 def render(source: Callable[[], RequestMetrics]) -> bytes:

@@ -20,6 +20,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import Any
 
+from kubegate.observability.llm_tokens import TOKENS, TokenMetrics
+
 #: Histogram upper bounds in seconds (the +Inf bucket is implicit).
 BUCKETS: tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                               0.5, 1.0, 2.5, 5.0, 10.0)
@@ -38,9 +40,10 @@ SeriesKey = tuple[str, str, int, str]
 class RequestMetrics:
     """Per-process request aggregates; see the module docstring."""
 
-    __slots__ = ("series", "max_series", "rejections", "gauges", "events")
+    __slots__ = ("series", "max_series", "rejections", "gauges", "events", "tokens")
 
-    def __init__(self, max_series: int = 5000) -> None:
+    def __init__(self, max_series: int = 5000, tokens: TokenMetrics | None = None) -> None:
+        self.tokens = TOKENS if tokens is None else tokens  # LLM tokens (see llm_tokens)
         self.series: dict[SeriesKey, list[float]] = {}
         self.max_series = max_series
         self.rejections: dict[tuple[str, str], int] = {}  # (api, kind) -> count
@@ -94,13 +97,15 @@ class RequestMetrics:
             "rejections": [[*k, v] for k, v in self.rejections.items()],
             "gauges": [[*k, v] for k, v in self.gauges.items()],
             "events": [[*k, v] for k, v in self.events.items()],
+            "tokens": self.tokens.dump(),
         }
 
 
 def merge(dumps: list[dict[str, Any]]) -> RequestMetrics:
     """Sum several processes' dumps into one RequestMetrics (gauges are summed too)."""
-    out = RequestMetrics(max_series=1 << 62)
+    out = RequestMetrics(max_series=1 << 62, tokens=TokenMetrics(max_series=1 << 62))
     for d in dumps:
+        out.tokens.load(d.get("tokens", []))
         for row in d.get("series", ()):
             key = (str(row[0]), str(row[1]), int(row[2]), str(row[3]))
             s = out.series.setdefault(key, [0] * _SIZE)

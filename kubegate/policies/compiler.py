@@ -24,6 +24,8 @@ from kubegate.sources.apim.expressions import (
     ExpressionCompileError,
     compile_value,
 )
+from kubegate.sources.apim.expressions.api import NAMED_VALUE
+from kubegate.sources.openapi.model import ApiSpec, SpecOperation
 
 from .registry import lookup
 from .runtime import Block, Step
@@ -41,6 +43,9 @@ class CompileEnv:
     * ``services`` — run-time services by name (``"jwt"``: a JwtVerifier factory,
       ``"cache"``: a value cache, ``"http"``: the send-request client).
     * ``sleep`` — awaited between retries (tests inject a fake).
+    * ``openapi`` / ``openapi_operation`` — the API's imported OpenAPI document and this
+      operation in it (validate-content, -parameters, -headers, -status-code); None when
+      the API has no spec (or the operation is not in it).
     """
 
     named_values: Mapping[str, str] = field(default_factory=dict)
@@ -51,6 +56,8 @@ class CompileEnv:
     operation_id: str | None = None
     services: Mapping[str, Any] = field(default_factory=dict)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    openapi: ApiSpec | None = None
+    openapi_operation: SpecOperation | None = None
     placeholder_named_values: bool = False
     """When true, an unknown ``{{name}}`` is not an error: it stands for ``PLACEHOLDER``
     (``policy check`` of a document without its configuration); unknown
@@ -210,17 +217,33 @@ class Compiler:
             return default
         return _TRUE[raw.strip().lower()]
 
+    def unresolved(self, raw: str | None) -> bool:
+        """True when ``raw`` names a ``{{value}}`` that check mode stood in for with
+        ``PLACEHOLDER`` (``placeholder_named_values`` and the name is not configured)."""
+        if not raw or not self.env.placeholder_named_values:
+            return False
+        return any(m.group(1) not in self.env.named_values for m in NAMED_VALUE.finditer(raw))
+
     def const_int(self, el: PolicyElement, name: str, default: int | None,
                   minimum: int | None = None, maximum: int | None = None) -> int | None:
+        """An integer attribute (named values allowed) within ``[minimum, maximum]``.
+
+        In check mode a value coming from an unconfigured named value cannot be
+        judged: it is not range-checked and stands for ``default`` (or the nearest
+        bound). With the value configured, a bad number is a problem as usual."""
         raw = self.const(el, name)
         if raw is None:
             return default
         try:
             n = int(raw.strip())
         except ValueError:
+            if self.unresolved(el.attributes.get(name)):
+                return _stand_in(default, minimum, maximum)
             self.attr_problem(el, name, f"expected an integer, got {raw!r}")
             return default
         if (minimum is not None and n < minimum) or (maximum is not None and n > maximum):
+            if self.unresolved(el.attributes.get(name)):
+                return _stand_in(default, minimum, maximum)
             self.attr_problem(el, name, f"must be between {minimum} and {maximum}, got {n}")
             return default
         return n
@@ -235,3 +258,13 @@ class Compiler:
             self.attr_problem(el, name, f"expected one of {', '.join(options)}, got {raw!r}")
             return default
         return raw
+
+
+def _stand_in(default: int | None, minimum: int | None, maximum: int | None) -> int:
+    """The value an unconfigured numeric named value stands for in check mode."""
+    n = default if default is not None else 0
+    if minimum is not None and n < minimum:
+        n = minimum
+    if maximum is not None and n > maximum:
+        n = maximum
+    return n

@@ -60,7 +60,8 @@ class Context:
         self.Tracing = False
 
     @classmethod
-    def for_request(cls, method: str, path: str, query: str, headers: list[tuple[str, str]],
+    def for_request(cls, method: str, path: str, query: str,
+                    headers: list[tuple[str, str]] | Headers,
                     client_ip: str, scheme: str, host: str, api: ApiInfo | None,
                     operation: OperationInfo | None, body: bytes | None = None, *,
                     port: int | None = None, matched_parameters: Mapping[str, str] | None = None,
@@ -77,7 +78,8 @@ class Context:
             else:
                 port = DEFAULT_PORTS.get(scheme.lower(), 80)
         url = Url(scheme, host, port, path, query)
-        request = Request(method, url, Headers(headers), client_ip, MessageBody(body),
+        request = Request(method, url, headers if isinstance(headers, Headers) else Headers(headers),
+                          client_ip, MessageBody(body),
                           dict(matched_parameters or {}))
         return cls(request, api=api, operation=operation, clock=clock, request_id=request_id,
                    deployment=deployment)

@@ -18,7 +18,9 @@ from kubegate.sources.apim.expressions import (
     JArray,
     JObject,
     ReadOnlyMultiMap,
+    parse_form,
     parse_json,
+    xml_body,
 )
 
 _UNSAFE = re.compile(r"[\r\n\x00]")
@@ -44,6 +46,21 @@ class Headers(ReadOnlyMultiMap):
         self._items: dict[str, tuple[str, list[str]]] = {}
         for name, value in pairs or ():
             self.append(name, value)
+
+    @classmethod
+    def from_wire(cls, pairs: list[tuple[str, str]]) -> Headers:
+        """Headers as the HTTP parser accepted them (names are tokens, values hold no
+        CR, LF or NUL): built without re-checking each one."""
+        headers = cls()
+        items = headers._items
+        for name, value in pairs:
+            low = name.lower()
+            found = items.get(low)
+            if found is None:
+                items[low] = (name, [value])
+            else:
+                found[1].append(value)
+        return headers
 
     def values_of(self, name: str) -> list[str] | None:
         found = self._items.get(name.lower())
@@ -171,7 +188,16 @@ class MessageBody:
             if kind == "JArray" and value is not None and not isinstance(value, JArray):
                 raise ExpressionError("the body is not a JSON array")
             return value
+        if kind in ("XDocument", "XElement", "XNode"):
+            return xml_body(data.decode("utf-8", errors="replace"), kind)
         raise ExpressionError(f"Body.As<{T}>() is not supported")
+
+    def AsFormUrlEncodedContent(self, preserveContent: bool = False) -> Any:  # noqa: N802, N803
+        """The body as ``application/x-www-form-urlencoded`` fields: name -> values."""
+        data = self.content or b""
+        if not preserveContent:
+            self.content = b""
+        return parse_form(data.decode("utf-8", errors="replace"))
 
 
 class Request:

@@ -54,7 +54,7 @@ class Pipeline:
         try:
             if await run_block(self.inbound, ctx) is None:
                 section = "backend"
-                if await run_block(self.backend, ctx) is None:
+                if await run_block(self.backend, ctx) is None and self.outbound:
                     section = "outbound"
                     await run_block(self.outbound, ctx)
         except Located as located:

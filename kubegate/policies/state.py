@@ -9,13 +9,19 @@ state lives in extra slots that expressions cannot reach (they are not in
 * ``trace`` — decision lines (``None`` until something is traced; set it to a list
   and ``Tracing = True`` to trace every step);
 * ``response_headers`` — headers ``cors`` adds to the final response;
-* ``cache_key`` — the response-cache key ``cache-lookup`` computed on a miss.
+* ``cache_key`` — the response-cache key ``cache-lookup`` computed on a miss;
+* ``backend_certificate`` — set by ``authentication-certificate``: the client
+  certificate (``kubegate.services.certificates.HeldCertificate``) presented to an
+  https backend;
+* ``backend_proxy`` — set by ``proxy``: the HTTP proxy (a ``ProxyRoute``) the
+  backend call goes through.
 
 Build it with ``PolicyContext.for_request(...)`` (same arguments as ``Context``)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .context import Context
@@ -23,7 +29,7 @@ from .context import Context
 
 class PolicyContext(Context):
     __slots__ = ("send", "backend_url", "trace", "response_headers", "cache_key",
-                 "trace_allowed")
+                 "trace_allowed", "backend_certificate", "backend_proxy")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -33,3 +39,20 @@ class PolicyContext(Context):
         self.response_headers: list[tuple[str, str]] | None = None
         self.cache_key: str | None = None
         self.trace_allowed = False  # the subscription may ask for a live trace
+        self.backend_certificate: Any = None
+        self.backend_proxy: ProxyRoute | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyRoute:
+    """An HTTP proxy for the backend call: ``authorization`` is the
+    ``Proxy-Authorization`` value (Basic), or None."""
+
+    host: str
+    port: int
+    authorization: bytes | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"

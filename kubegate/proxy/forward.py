@@ -12,6 +12,7 @@ requests.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from kubegate.compile.backends import Backend
 from kubegate.policies.errors import BackendError
@@ -113,10 +114,13 @@ def request_head(method: str, backend: Backend, path_query: str, headers: Header
         raw = name.encode("latin-1")
         if raw.lower() in REQUEST_SPECIAL:
             continue
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+            raise BackendError(500, "a header value holds CR or LF: not forwarded")
         lines.append(raw + b": " + value.encode("latin-1") + CRLF)
-    lines += [n + b": " + v + CRLF for n, v in forwarded]
-    if any(b"\r" in line[:-2] or b"\n" in line[:-2] for line in lines[1:]):
-        raise BackendError(500, "a header value holds CR or LF: not forwarded")
+    for n, v in forwarded:
+        if b"\r" in v or b"\n" in v:
+            raise BackendError(500, "a header value holds CR or LF: not forwarded")
+        lines.append(n + b": " + v + CRLF)
     if body or method in ("POST", "PUT", "PATCH"):
         lines.append(b"content-length: %d\r\n" % len(body or b""))
     lines.append(CRLF)
@@ -125,12 +129,14 @@ def request_head(method: str, backend: Backend, path_query: str, headers: Header
 
 async def forward(state: object, backend: Backend, method: str, path_query: str, headers: Headers,
                   body: bytes | None, forwarded: list[tuple[bytes, bytes]],
-                  limit: int) -> tuple[int, str, Headers, bytes]:
-    """Send one request and return (status, reason, headers, body) of the response."""
+                  limit: int, pool: Any = None) -> tuple[int, str, Headers, bytes]:
+    """Send one request and return (status, reason, headers, body) of the response;
+    `pool`: one egress.py chose (client certificate, proxy), else the backend's."""
     from kubegate.proxy.server import ServerState
 
     assert isinstance(state, ServerState)
-    pool = state.pools.get(backend)
+    if pool is None:
+        pool = state.pools.get(backend)
     up: UpstreamConnection | None = pool.take_idle()
     if up is None:
         try:

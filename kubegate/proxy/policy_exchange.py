@@ -29,15 +29,17 @@ from kubegate.policies.pipeline import Pipeline
 from kubegate.policies.state import PolicyContext
 from kubegate.policies.subscription import SubscriptionGate
 from kubegate.policies.validation import ValidatedPipeline
+from kubegate.proxy import egress
 from kubegate.proxy.errors import json_error, reason
 from kubegate.proxy.exchange import Exchange
 from kubegate.proxy.forward import forward, request_head
 from kubegate.proxy.headers import RESPONSE_SPECIAL
+from kubegate.proxy.peer import peer_certificate
 
 if TYPE_CHECKING:
+    from kubegate.observability.otel import RequestSpan
     from kubegate.proxy.client import ClientConnection
 
-    from kubegate.observability.otel import RequestSpan
 log = logging.getLogger("kubegate.policies")
 CRLF = b"\r\n"
 MAX_TRACE = 8000  # bytes of JSON in the x-kubegate-trace response header
@@ -74,10 +76,10 @@ class PolicyExchange:
     upgrade = False
     upstream = None
     tunnelled = False
-    rid = None
+    rid: bytes | None = None  # the request id sent to the backend and back to the client
+    span: RequestSpan | None = None
     streamed = False
     backend_s = 0.0
-    span: RequestSpan | None = None
     status = 0
     bytes_out = 0
 
@@ -148,6 +150,8 @@ class PolicyExchange:
     async def _run(self) -> None:
         ctx = self.ctx
         ctx.Request.Body.content = bytes(self.body)
+        if self.conn.scheme == b"https":  # the client's certificate, when the listener asks
+            ctx.Request.Certificate = peer_certificate(self.conn.transport)
         pipeline = self.target.pipeline
         try:
             await pipeline.execute(ctx, self._send)
@@ -178,33 +182,47 @@ class PolicyExchange:
 
     async def _send(self, ctx: Any) -> None:
         backend = self._backend(getattr(ctx, "backend_url", None))
+        pool, backend, extra = self._egress(ctx, backend)
         if (ctx.send == self._send and not ctx.response_headers and ctx.trace is None
                 and streamable(self.target.pipeline)):
-            self._hand_off(ctx, backend)  # nothing looks at the response: let it stream
+            self._hand_off(ctx, backend, pool, extra)  # nothing looks at the response: stream
             return
         path_query = self._path_query(ctx)
         body = ctx.Request.Body.content
         state = self.conn.server
-        forwarded = self._forwarded()
+        forwarded = self._forwarded() + extra
         started = perf_counter()
         status, phrase, headers, data = await forward(
             state, backend, ctx.Request.Method, path_query, ctx.Request.Headers.to_list(), body,
-            forwarded, state.max_body)
+            forwarded, state.max_body, pool)
         self.backend_s += perf_counter() - started
         ctx.Response = Response(status, phrase, headers, data)
 
-    def _hand_off(self, ctx: Any, backend: Backend) -> None:
+    def _egress(self, ctx: Any, backend: Backend) -> tuple[Any, Backend, list[tuple[bytes, bytes]]]:
+        """The pool, head backend and extra headers when authentication-certificate or
+        proxy chose the way to the backend (egress.py); else the default pool."""
+        cert, via = getattr(ctx, "backend_certificate", None), getattr(ctx, "backend_proxy", None)
+        if cert is None and via is None:
+            return None, backend, []
+        return egress.route(self.conn.server.pools, backend, cert, via)
+
+    def _hand_off(self, ctx: Any, backend: Backend, pool: Any = None,
+                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
         """Forward the request as the policies left it on the streaming path: the
         response goes to the client as it arrives, without buffering."""
         body = ctx.Request.Body.content or b""
         head = request_head(ctx.Request.Method, backend, self._path_query(ctx),
-                            ctx.Request.Headers.to_list(), body, self._forwarded())
-        ex = Exchange(self.conn, self.conn.server.pools.get(backend), head, False,
+                            ctx.Request.Headers.to_list(), body, self._forwarded() + (extra or []))
+        if pool is None:
+            pool = self.conn.server.pools.get(backend)
+        ex = Exchange(self.conn, pool, head, False,
                       self.head_only, self.keep_alive, False, self.http10, None, INF)
         ex.req_done = True
         ex.body_sent = bool(body)  # a pooled connection is not retried once a body went out
         ex.target = self.target
         ex.t0 = self.t0
+        ex.span, self.span = self.span, None
+        ex.rid = self.rid
         self.streamed = self.finished = True
         ctx.Response = Response(200, "OK", [], None)  # not read: the pipeline has no outbound
         queue = self.conn.queue
@@ -221,7 +239,6 @@ class PolicyExchange:
             try:
                 backend = parse_backend(url, "set-backend-service")
             except ConfigError as exc:
-        ex.span, self.span = self.span, None
                 raise BackendError(500, f"invalid backend URL {url!r}: {exc}") from None
             if len(cache) < 1024:
                 cache[url] = backend
@@ -246,6 +263,9 @@ class PolicyExchange:
                 trace = trace[: len(trace) // 2]
                 text = json.dumps([*trace, "... (trace cut)"], ensure_ascii=True)
             lines.append(b"x-kubegate-trace: " + text.encode() + CRLF)
+        if self.rid is not None and response.Headers.values_of(
+                self.conn.server.rid_line[:-2].decode("latin-1")) is None:
+            lines.append(self.conn.server.rid_line + self.rid + CRLF)
         if status >= 200 and status not in (204, 304):
             lines.append(b"content-length: %d\r\n" % len(body))
         if not self.keep_alive or self.conn.closing:

@@ -13,6 +13,7 @@ import httptools
 
 from kubegate.compile.router import BadPath, split_path
 from kubegate.compile.snapshot import PUBLISHED_HOST
+from kubegate.policies.context_http import Headers
 from kubegate.policies.context_info import ApiInfo, OperationInfo
 from kubegate.policies.state import PolicyContext
 from kubegate.proxy.errors import NOT_FOUND_MESSAGE, json_error, response_bytes
@@ -24,6 +25,7 @@ from kubegate.proxy.headers import (
     is_chunked_only,
     valid_content_length,
 )
+from kubegate.proxy.policy_exchange import PolicyExchange
 
 if TYPE_CHECKING:
     from kubegate.compile.router import Match
@@ -243,14 +245,27 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
                     query: bytes, headers: list[tuple[bytes, bytes]], host: bytes | None,
                     keep_alive: bool, head_only: bool, http10: bool = False) -> Exchange:
     """The exchange for an operation with policies: they see a Context of the request."""
-    from kubegate.proxy.policy_exchange import PolicyExchange
-
     target = match.target
-    pairs = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers
-             if n.lower() not in POLICY_HIDDEN]
-    traced = any(n.lower() == TRACE_HEADER and v.strip().lower() == b"true" for n, v in headers)
-    if traced:
-        pairs = [(n, v) for n, v in pairs if n.lower() != "x-kubegate-trace"]
+    server = conn.server
+    rid_name = server.rid_name
+    rid = None
+    traced = False
+    pairs = []
+    for n, v in headers:
+        low = n.lower()
+        if low in POLICY_HIDDEN:
+            continue
+        if low == TRACE_HEADER:
+            traced = traced or v.strip().lower() == b"true"
+            continue
+        if low == rid_name and rid is None:
+            rid = v
+        pairs.append((n.decode("latin-1"), v.decode("latin-1")))
+    if rid_name is not None and (rid is None or len(rid) > 200):
+        if rid is not None:  # too long to pass on: replaced
+            pairs = [(n, v) for n, v in pairs if n.lower().encode("latin-1") != rid_name]
+        rid = server.next_request_id()
+        pairs.append((server.rid_line[:-2].decode("latin-1"), rid.decode("latin-1")))
     span = None
     tracer = conn.server.tracer
     if tracer is not None:
@@ -262,16 +277,18 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
     infos = conn.server.route_infos.get(id(target))
     if infos is None or infos[0] is not target:
         infos = (target,
-                 ApiInfo(Id=target.api, Name=target.api, Path=target.prefix.lstrip("/")),
+                 ApiInfo(Id=target.api, Name=target.api, Path=target.prefix.lstrip("/"),
+                         ServiceUrl=target.backend.url),
                  OperationInfo(Id=target.operation, Name=target.operation, Method=method,
                                UrlTemplate=target.template))
         if len(conn.server.route_infos) > 100_000:
             conn.server.route_infos.clear()
         conn.server.route_infos[id(target)] = infos
     ctx = cast(PolicyContext, PolicyContext.for_request(
-        method, path, query.decode("latin-1"), pairs, conn.client_ip.decode(),
+        method, path, query.decode("latin-1"), Headers.from_wire(pairs), conn.client_ip.decode(),
         conn.scheme.decode(), (host or b"").decode("latin-1"), infos[1], infos[2],
-        matched_parameters=match.params))
+        matched_parameters=match.params,
+        request_id=rid.decode("latin-1") if rid is not None else None))
     if traced:
         ctx.Tracing = True
         ctx.trace = []
@@ -279,4 +296,5 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
     ex = PolicyExchange(conn, target, ctx, keep_alive=keep_alive, head_only=head_only,
                         body_limit=limit, http10=http10)
     ex.span = span
+    ex.rid = rid
     return ex  # type: ignore[return-value]

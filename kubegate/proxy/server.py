@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kubegate.proxy")
 SWEEP_INTERVAL = 0.25
+NO_CHECK_TIME = ssl.VerifyFlags(0x200000)  # OpenSSL X509_V_FLAG_NO_CHECK_TIME
 
 
 class ServerState:
@@ -64,11 +65,11 @@ class ServerState:
         self.metrics = RequestMetrics()
         self.access_log: AccessLog | None = (
             AccessLog(obs.access_log, sample=obs.access_log_sample) if obs.access_log else None)
-        name = obs.request_id_header
         self.tracer: RequestTracer | None = None
         if obs.tracing is not None:  # the SDK is imported only when tracing is on
             from kubegate.observability.otel import request_tracer
             self.tracer = request_tracer(obs.tracing)
+        name = obs.request_id_header
         self.rid_name = name.lower().encode("latin-1") if name else None
         self.rid_line: bytes = (name or "").encode("latin-1") + b": "
         self._rid_prefix = b"%08x-%x-" % (secrets.randbits(32), os.getpid())
@@ -94,13 +95,13 @@ class ServerState:
             rid = ex.rid.decode("latin-1") if ex.rid else ""
             self.access_log.log(rid, ex.conn.client_ip.decode(), api, operation, None, ex.status,
                                 ex.bytes_in, ex.bytes_out, total, ex.backend_s)
-
         if ex.span is not None:
             ex.span.finish(ex.status, {
                 "kubegate.request_id": ex.rid.decode("latin-1") if ex.rid else "",
                 "http.request.body.size": ex.bytes_in, "http.response.body.size": ex.bytes_out,
                 "kubegate.backend.duration_ms": round(ex.backend_s * 1000, 3)})
             ex.span = None
+
     def log_backend_error(self, status: int, message: str) -> None:
         self.backend_errors += 1
         log.warning("backend error %d: %s", status, message)
@@ -167,6 +168,11 @@ def tls_context(listener: Listener) -> ssl.SSLContext | None:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(listener.tls.certificate, listener.tls.key)
     ctx.set_alpn_protocols(["http/1.1"])
+    if listener.tls.client_certificate != "off":  # mutual TLS (peer.py, validate-client-certificate)
+        ctx.load_verify_locations(listener.tls.client_ca)
+        ctx.verify_mode = (ssl.CERT_REQUIRED if listener.tls.client_certificate == "required"
+                           else ssl.CERT_OPTIONAL)
+        ctx.verify_flags |= NO_CHECK_TIME  # the chain is checked here, the dates by the policy
     return ctx
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import httptools
@@ -170,7 +171,8 @@ class Pool:
     """Keep-alive connections to one backend origin (scheme, host, port)."""
 
     def __init__(self, backend: Backend, max_idle: int, connect_timeout: float,
-                 response_timeout: float = 60.0, clock: Clock | None = None) -> None:
+                 response_timeout: float = 60.0, clock: Clock | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.backend = backend
         self.response_timeout = response_timeout
         self.clock: Clock = clock or FixedClock()
@@ -180,8 +182,8 @@ class Pool:
         self.busy = 0
         self.opened = 0
         self._ssl: ssl.SSLContext | None = (
-            ssl.create_default_context() if backend.scheme == "https" else None
-        )
+            (ssl_context or ssl.create_default_context()) if backend.scheme == "https" else None
+        )  # ssl_context: a client certificate's (authentication-certificate)
 
     def take_idle(self) -> UpstreamConnection | None:
         idle = self.idle
@@ -323,7 +325,7 @@ class Pools:
         self.response_timeout = response_timeout
         self.clock: Clock = clock or FixedClock()
         self.endpoints: Endpoints | None = None  # set when the gateway watches Kubernetes
-        self._pools: dict[tuple[str, str, int], Pool] = {}
+        self._pools: dict[tuple[Any, ...], Pool] = {}  # key: backend.key (+ variant, see below)
         self._balanced: dict[tuple[str, str, int], BalancedPool] = {}
 
     def get(self, backend: Backend) -> Any:
@@ -339,6 +341,15 @@ class Pools:
                                                    self.response_timeout, self.clock)
         return pool
 
+    def variant(self, backend: Backend, extra: tuple[str, ...], make: Callable[[], Pool]) -> Pool:
+        """The pool for `backend` reached another way (egress.py: a client certificate,
+        an HTTP proxy tunnel); `extra` names the way, `make` builds the pool once."""
+        key = (*backend.key, *extra)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = make()
+        return pool
+
     def sweep(self, cutoff: float) -> None:
         for pool in self._pools.values():
             pool.close_idle_before(cutoff)
@@ -348,4 +359,5 @@ class Pools:
             pool.close_all()
 
     def stats(self) -> dict[str, dict[str, int]]:
-        return {f"{k[0]}://{k[1]}:{k[2]}": p.stats() for k, p in self._pools.items()}
+        return {f"{k[0]}://{k[1]}:{k[2]}" + (f" ({k[3]} {k[-1]})" if len(k) > 3 else ""):
+                p.stats() for k, p in self._pools.items()}

@@ -14,7 +14,7 @@ from kubegate.admin.overlay import overlay_config, read_overlay
 from kubegate.services.jwt import JwtRules, KeyKind, SigningKeySpec
 from kubegate.store import Store
 
-from .conftest import AUTH, DECLARED
+from .conftest import AUTH, DECLARED, TOKEN
 
 API = {"path": "/pets", "backend": "http://127.0.0.1:9",
        "operations": [{"method": "GET", "path": "/pets/{id}"}]}
@@ -180,3 +180,37 @@ def test_status_and_reload(client: TestClient, tmp_path: Path) -> None:
                                   "/admin/api/users/nope"])
 def test_not_found(client: TestClient, path: str) -> None:
     assert client.get(path, headers=AUTH).status_code == 404
+
+
+def test_admin_changes_compile_declared_validate_policies_with_their_spec(
+        store: Store, tmp_path: Path) -> None:
+    """Every admin change rebuilds the whole snapshot: a declared API's validate-content
+    policy must compile against that API's OpenAPI document there too."""
+    from kubegate.compile.load import SpecCache, api_specs, resolve_openapi
+    from kubegate.model.config import Config
+
+    spec = {"openapi": "3.0.1", "info": {"title": "t", "version": "1"},
+            "paths": {"/items": {"post": {"operationId": "add", "requestBody": {"content": {
+                "application/json": {"schema": {"type": "object", "required": ["name"]}}}},
+                "responses": {"200": {"description": "ok"}}}}}}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    policy = ("<policies><inbound><base /><validate-content unspecified-content-type-action="
+              "\"prevent\" max-size=\"1024\" size-exceeded-action=\"prevent\"><content type="
+              "\"application/json\" validate-as=\"json\" action=\"prevent\" />"
+              "</validate-content></inbound></policies>")
+    cache = SpecCache()
+    declared = resolve_openapi(Config.model_validate({"apis": [{
+        "name": "items", "path": "/items", "backend": "http://127.0.0.1:9",
+        "openapi": "spec.json", "policy": policy}]}), tmp_path, cache)
+    with_specs = AdminContext(store=store, declared=lambda: declared, base_dir=tmp_path,
+                              auth=AdminAuth(TOKEN),
+                              specs=lambda c: api_specs(c, tmp_path, cache))
+    without = AdminContext(store=store, declared=lambda: declared, base_dir=tmp_path,
+                           auth=AdminAuth(TOKEN))
+    change = {"value": "v"}
+    with TestClient(create_app(AdminState(lambda: {}, lambda: True, without))) as client:
+        r = client.put("/admin/api/named-values/n1", json=change, headers=AUTH)
+        assert r.status_code == 422 and "OpenAPI" in r.text
+    with TestClient(create_app(AdminState(lambda: {}, lambda: True, with_specs))) as client:
+        r = client.put("/admin/api/named-values/n1", json=change, headers=AUTH)
+        assert r.status_code == 200, r.text

@@ -60,3 +60,27 @@ def test_access_log_and_request_ids(backend: Backend, make_gateway: Callable[...
     first = next(line for line in lines if line["request_id"] == rid)
     assert (first["api"], first["status"], first["client_ip"]) == ("obs", 200, "127.0.0.1")
     assert first["duration_ms"] >= first["backend_ms"] >= 0
+
+
+@pytest.mark.parametrize("outbound", [False, True])
+def test_request_ids_on_policy_routes(backend: Backend, make_gateway: Callable[..., Gateway],
+                                      outbound: bool) -> None:
+    """Operations with policies (streamed or buffered) carry the same request id as plain
+    ones, and context.RequestId is that id."""
+    policy = ("<policies><inbound><set-header name=\"x-ctx-id\" exists-action=\"override\">"
+              "<value>@(context.RequestId)</value></set-header></inbound><backend>"
+              "<forward-request /></backend><outbound>"
+              + ("<set-header name=\"x-out\" exists-action=\"override\"><value>1</value>"
+                 "</set-header>" if outbound else "") + "</outbound><on-error /></policies>")
+    config = gateway_config([{"name": "pol", "path": "/pol", "backend": backend.url,
+                              "policy": policy}])
+    gw = make_gateway(config)
+    generated = request(gw.port, "GET", "/pol/echo/a")
+    rid = generated.header("X-Request-Id")
+    seen = {k.lower(): v for k, v in generated.json()["headers"]}
+    assert rid and seen["x-request-id"] == rid and seen["x-ctx-id"] == rid
+    passed = request(gw.port, "GET", "/pol/echo/b", headers={"X-Request-Id": "client-chosen-2"})
+    seen = {k.lower(): v for k, v in passed.json()["headers"]}
+    assert passed.header("X-Request-Id") == "client-chosen-2" == seen["x-request-id"]
+    assert seen["x-ctx-id"] == "client-chosen-2"
+    assert (passed.header("x-out") == "1") == outbound

@@ -77,11 +77,11 @@ async def test_set_body_request_and_response() -> None:
     assert ctx.Response.Body.content == b"backend!"
 
 
-def test_set_body_liquid_is_named_unsupported() -> None:
-    with pytest.raises(ConfigError) as info:
-        pipeline('<policies><inbound>\n  <set-body template="liquid">{{body.x}}</set-body>'
+def test_set_body_unknown_template_kind_is_named() -> None:
+    with pytest.raises(ConfigError) as info:  # liquid itself: tests/policies/test_liquid.py
+        pipeline('<policies><inbound>\n  <set-body template="mustache">{{body.x}}</set-body>'
                  '</inbound></policies>')
-    assert "test.xml:2:" in str(info.value) and "liquid templates are unsupported" in str(
+    assert "test.xml:2:" in str(info.value) and "unknown template kind 'mustache'" in str(
         info.value)
 
 

@@ -67,13 +67,18 @@ def parse_spec(el: PolicyElement, c: Compiler, parser: Callable[[dict[str, Any]]
         return None
 
 
+NUMERIC_ATTRS = frozenset({"calls", "renewal-period", "bandwidth", "increment-count"})
+
+
 def _tree(el: PolicyElement, c: Compiler) -> dict[str, Any]:
-    def value(text: str) -> str:
+    def value(name: str, text: str) -> str:
         if is_expression(text):
             return text
+        if name in NUMERIC_ATTRS and c.unresolved(text):
+            return "1"  # check mode: an unconfigured named value stands for a valid number
         return resolve_named_values(text, c.named_values, line=el.line or 1)
     return {"name": el.name, "line": el.line,
-            "attributes": {k: value(v) for k, v in el.attributes.items()
+            "attributes": {k: value(k, v) for k, v in el.attributes.items()
                            if k not in (FAIL_MODE_ATTR, "id")},
             "children": [_tree(ch, c) for ch in el.children]}
 

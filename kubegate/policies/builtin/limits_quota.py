@@ -4,7 +4,8 @@
 ``StartDate`` (else ``CreatedDate``, else APIM's year-1 origin, i.e. UTC
 midnight for daily periods). A request without a subscription is not limited.
 The policy's own quota and every matching nested ``<api>``/``<operation>``
-quota are separate counters. ``quota-by-key`` counts per evaluated
+quota are separate counters; a nested quota without ``renewal-period`` uses the
+enclosing element's. ``quota-by-key`` counts per evaluated
 ``counter-key``, anchored at ``first-period-start``.
 
 Calls are checked and counted in inbound. Bandwidth (request + response body
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -112,10 +114,28 @@ def add_bandwidth_after(ctx: Any, quotas: list[Quota], store: Any) -> None:
     after_response(ctx, add)
 
 
+PERIOD = "renewal-period"
+
+
+def inherit_periods(el: PolicyElement) -> PolicyElement:
+    """Nested ``<api>``/``<operation>`` quotas without ``renewal-period`` use the
+    enclosing element's (APIM's policy statement and the policy toolkit's schema
+    give them none: they count in the same windows as the product quota)."""
+    period = el.attributes.get(PERIOD)
+    if period is None or not el.children:
+        return el
+    children = []
+    for child in el.children:
+        if PERIOD not in child.attributes:
+            child = replace(child, attributes={**child.attributes, PERIOD: period})
+        children.append(inherit_periods(child))
+    return replace(el, children=tuple(children))
+
+
 @register("quota", sections={"inbound"}, summary="calls/bandwidth per subscription (fixed)")
 def compile_quota(el: PolicyElement, c: Compiler, path: str) -> Step | None:
     mode = fail_mode(el, c)
-    spec = parse_spec(el, c, parse_quota)
+    spec = parse_spec(inherit_periods(el), c, parse_quota)
     if spec is None:
         return None
     store = counter_store(c)

@@ -7,16 +7,25 @@ service's status (``failed-validation-httpcode``, default 401), Reason (e.g.
 ``TokenExpired``) and a ``{"statusCode", "message"}`` body. With
 ``output-token-variable-name`` the verified token is stored as a ``Jwt``.
 Services used: ``"openid"`` (an ``OpenIdRegistry``; one is created if absent),
-``"certificates"`` (APIM certificate id -> DER)."""
+``"certificates"`` (APIM certificate id -> DER). ``jwt_step`` is shared with
+validate-azure-ad-token, which builds a ``<validate-jwt>`` tree of its own."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from kubegate.model.errors import ConfigError, Problem
 from kubegate.model.policy import PolicyElement
-from kubegate.services.jwt import JwtFailure, JwtVerifier, TokenSource, rules_from_element
+from kubegate.services.jwt import (
+    JwtFailure,
+    JwtRules,
+    JwtVerifier,
+    TokenSource,
+    VerifiedToken,
+    rules_from_element,
+)
 from kubegate.sources.apim.expressions import Jwt, resolve_named_values
 
 from ..compiler import Compiler
@@ -37,15 +46,25 @@ def _tree(el: PolicyElement, c: Compiler) -> dict[str, Any]:
             "children": [_tree(ch, c) for ch in el.children]}
 
 
+Extra = Callable[[JwtRules, VerifiedToken], JwtFailure | None]
+
+
 @register("validate-jwt", sections={"inbound"}, summary="require a valid JWT")
 def compile_validate_jwt(el: PolicyElement, c: Compiler, path: str) -> Step | None:
+    return jwt_step(el, c, path, _tree(el, c))
+
+
+def jwt_step(el: PolicyElement, c: Compiler, path: str, tree: dict[str, Any],
+             extra: Extra | None = None) -> Step | None:
+    """The step checking a token by the rules of ``tree`` (a ``<validate-jwt>`` element
+    tree; validate-azure-ad-token builds one), then by ``extra`` when given."""
+    source_name = el.name
     try:
-        rules = rules_from_element(_tree(el, c),
-                                   certificates=c.env.services.get("certificates"))
+        rules = rules_from_element(tree, certificates=c.env.services.get("certificates"))
         verifier = JwtVerifier(rules, openid=c.env.services.get("openid"))
     except ConfigError as exc:
-        c.problems.extend(Problem(p.message, el.file, p.line or el.line, None, p.field)
-                          for p in exc.problems)
+        c.problems.extend(Problem(p.message.replace("<validate-jwt>", f"<{el.name}>"), el.file,
+                                  p.line or el.line, None, p.field) for p in exc.problems)
         return None
     if rules.source is TokenSource.HEADER:
         header = rules.header_name or "Authorization"
@@ -71,12 +90,14 @@ def compile_validate_jwt(el: PolicyElement, c: Compiler, path: str) -> Step | No
         result = verifier.try_verify(value, now)
         if result is None:
             result = await verifier.verify(value, now)
+        if not isinstance(result, JwtFailure) and extra is not None:
+            result = extra(rules, result) or result
         if isinstance(result, JwtFailure):
-            trace(ctx, f"validate-jwt: {result.reason}")
+            trace(ctx, f"{source_name}: {result.reason}")
             body = json.dumps({"statusCode": result.status, "message": result.message})
             raise PolicyFailure(result.status, result.reason, result.detail,
-                                body=body.encode(), source="validate-jwt")
-        trace(ctx, f"validate-jwt: valid (sub={result.subject})")
+                                body=body.encode(), source=source_name)
+        trace(ctx, f"{source_name}: valid (sub={result.subject})")
         if out:
             ctx.Variables[out] = Jwt(result.header, result.claims)
     return c.step(el, path, run, is_async=True, source=rules.source.name.lower())

@@ -37,6 +37,16 @@ class ResponseExample:
 
 
 @dataclass
+class SpecResponse:
+    """One response of an operation: `status` as written ("200", "2XX", "default"), header
+    name -> schema (None when it has none), media type -> schema (None when it has none)."""
+
+    status: str
+    headers: dict[str, Any] = field(default_factory=dict)
+    content: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class SpecOperation:
     method: str
     path: str
@@ -48,6 +58,8 @@ class SpecOperation:
     parameters: list[Parameter] = field(default_factory=list)
     request_body: RequestBody | None = None
     examples: list[ResponseExample] = field(default_factory=list)
+    responses: list[SpecResponse] = field(default_factory=list)
+    """For the validate-* policies; left out of `ApiSpec.to_dict` (the golden dumps)."""
 
 
 @dataclass
@@ -76,5 +88,7 @@ class ApiSpec:
     def to_dict(self) -> dict[str, Any]:
         """A plain, deterministic dump (used by golden tests and --json)."""
         out = asdict(self)
+        for op in out["operations"]:
+            del op["responses"]
         out["warnings"] = [p.as_dict() for p in self.warnings]
         return out

@@ -20,6 +20,7 @@ from kubegate.sources.openapi.model import (
     ResponseExample,
     ServerInfo,
     SpecOperation,
+    SpecResponse,
 )
 from kubegate.sources.openapi.names import (
     IdAllocator,
@@ -195,7 +196,38 @@ class _Normaliser:
             parameters=params,
             request_body=body,
             examples=self.examples(op, op_ptr),
+            responses=self.responses(op),
         )
+
+    def responses(self, op: dict[str, Any]) -> list[SpecResponse]:
+        """Status -> headers and content schemas (2.0: `schema` for each `produces` type)."""
+        raw = op.get("responses")
+        produces = op.get("produces") or self.doc.get("produces") or ["application/json"]
+        out: list[SpecResponse] = []
+        for status, response in (raw.items() if isinstance(raw, dict) else ()):
+            if not isinstance(response, dict) or str(status).startswith("x-"):
+                continue
+            headers: dict[str, Any] = {}
+            for name, header in (response.get("headers") or {}).items():
+                if not isinstance(header, dict):
+                    continue
+                schema: Any
+                if self.dialect == "2.0":
+                    schema = {k: v for k, v in header.items() if k in _PARAM_SCHEMA_KEYS}
+                elif "schema" in header:
+                    schema = header["schema"]
+                else:
+                    media = next(iter((header.get("content") or {}).values()), None)
+                    schema = media.get("schema") if isinstance(media, dict) else None
+                headers[str(name)] = schema or None
+            if self.dialect == "2.0":
+                content = ({str(mt): response["schema"] for mt in produces}
+                           if "schema" in response else {})
+            else:
+                content = {str(mt): (m.get("schema") if isinstance(m, dict) else None)
+                           for mt, m in (response.get("content") or {}).items()}
+            out.append(SpecResponse(str(status), headers, content))
+        return out
 
     def examples(self, op: dict[str, Any], op_ptr: str) -> list[ResponseExample]:
         out: list[ResponseExample] = []

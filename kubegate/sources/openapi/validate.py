@@ -139,3 +139,10 @@ def compile_validator(op: SpecOperation, spec: ApiSpec) -> Callable[[RequestData
         return problems
 
     return check
+
+
+def compile_schema(schema: Any, dialect: Dialect, defs: dict[str, Any]) -> Validator | None:
+    """A validator for one schema of a spec (None: nothing to check, or an invalid schema).
+
+    Used by the validate-* policies, with the same dialect rules as `compile_validator`."""
+    return _compile(schema, dialect, defs)

@@ -13,6 +13,8 @@ from .errors import ExpressionCompileError, ExpressionError
 from .jwt import Jwt, ReadOnlyMultiMap
 from .runtime import JArray, JObject, cs_str, parse_json
 from .schema import CONTEXT_MEMBERS
+from .uris import parse_form
+from .xlinq import body_as as xml_body
 
 __all__ = [
     "CONTEXT_MEMBERS",
@@ -27,6 +29,8 @@ __all__ = [
     "compile_value",
     "cs_str",
     "is_expression",
+    "parse_form",
     "parse_json",
     "resolve_named_values",
+    "xml_body",
 ]

@@ -15,6 +15,7 @@ from .blocks import compile_block
 from .codegen import NO_RETURN, CompileFailure, Env, Scope, compile_expr
 from .errors import ExpressionCompileError, ExpressionError, position
 from .parser import ParseError, Parser
+from .regexes import EVALUATION_BUDGET, REGEX_BUDGET
 
 MAX_SOURCE = 64 * 1024
 MAX_TREE_DEPTH = 150
@@ -38,12 +39,15 @@ class CompiledExpression:
     def __call__(self, ctx: Any) -> Any:
         if self._fn is None:
             return self.value
+        token = REGEX_BUDGET.set([EVALUATION_BUDGET])
         try:
             result = self._fn(Env(ctx))
         except ExpressionError:
             raise
         except (Exception, RecursionError) as e:  # a builtin rejected its arguments
             raise ExpressionError(f"expression evaluation failed: {e}") from None
+        finally:
+            REGEX_BUDGET.reset(token)
         return None if result is NO_RETURN else result
 
     def __repr__(self) -> str:
@@ -160,10 +164,10 @@ def _check_depth(root: A.Node | list[A.Node]) -> None:
         if depth > MAX_TREE_DEPTH:
             pos = item.pos if isinstance(item, A.Node) else 0
             raise CompileFailure("expression nested too deeply", pos)
-        if isinstance(item, list):
+        if isinstance(item, list | tuple):
             stack.extend((x, depth + 1) for x in item)
         elif isinstance(item, dict):
             stack.extend((x, depth + 1) for x in item.values())
-        elif isinstance(item, A.Node):
+        elif isinstance(item, A.Node | A.Param | A.Catch | A.TypeRef):
             for slot in type(item).__slots__:
                 stack.append((getattr(item, slot), depth + 1))

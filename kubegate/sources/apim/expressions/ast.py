@@ -22,6 +22,7 @@ class TypeRef:
 @dataclass(slots=True)
 class Literal(Node):
     value: object
+    kind: str | None = None  # static type of numeric and char literals
 
 
 @dataclass(slots=True)
@@ -110,6 +111,30 @@ class New(Node):
     type: TypeRef
     args: list[Node]
     items: list[Node] | None = None  # collection/array initializer
+    size: Node | None = None  # ``new byte[16]``
+    inits: list[tuple[str, Node]] | None = None  # object initializer ``{ Key = k }``
+
+
+@dataclass(slots=True)
+class ElementInit(Node):
+    """``{ key, value }`` inside a dictionary's collection initializer."""
+
+    args: list[Node]
+
+
+@dataclass(slots=True)
+class Anonymous(Node):
+    """``new { a = 1, b }``: an anonymous object with named members, in order."""
+
+    members: list[tuple[str, Node]]
+
+
+@dataclass(slots=True)
+class Invoke(Node):
+    """A call of a local function: ``Name(args)``."""
+
+    name: str
+    args: list[Node]
 
 
 @dataclass(slots=True)
@@ -117,6 +142,7 @@ class VarDecl(Node):
     name: str
     type: TypeRef | None
     value: Node
+    const: bool = False
 
 
 @dataclass(slots=True)
@@ -136,6 +162,15 @@ class IndexAssign(Node):
 
 
 @dataclass(slots=True)
+class MemberAssign(Node):
+    """``obj.Key = value;`` on a settable property of an object held by a local."""
+
+    target: Node
+    name: str
+    value: Node
+
+
+@dataclass(slots=True)
 class ExprStmt(Node):
     expr: Node
 
@@ -149,7 +184,42 @@ class If(Node):
 
 @dataclass(slots=True)
 class Return(Node):
-    value: Node
+    value: Node | None  # None: ``return;`` in a void local function
+
+
+@dataclass(slots=True)
+class Block(Node):
+    """A nested ``{ ... }`` or ``unchecked { ... }`` block."""
+
+    body: list[Node]
+
+
+@dataclass(slots=True)
+class Param:
+    type: TypeRef
+    name: str
+
+
+@dataclass(slots=True)
+class LocalFunction(Node):
+    name: str
+    ret: TypeRef
+    params: list[Param]
+    body: list[Node]
+
+
+@dataclass(slots=True)
+class Catch:
+    type: str  # the exception type named, "Exception" for a bare ``catch``
+    var: str | None
+    body: list[Node]
+
+
+@dataclass(slots=True)
+class Try(Node):
+    body: list[Node]
+    catches: list[Catch]
+    final: list[Node] | None
 
 
 @dataclass(slots=True)

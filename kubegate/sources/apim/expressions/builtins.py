@@ -128,7 +128,14 @@ STRING: dict[str, Entry] = {
     "Remove": ("method", lambda s, i, n=None: s[:i] + ("" if n is None else s[i + n:])),
     "GetHashCode": ("method", stable_hash),
     "AsJwt": ("method", as_jwt),
+    "AsBasic": ("method", lambda s: _as_basic(s)),
 }
+
+
+def _as_basic(text: str) -> Any:
+    from .uris import as_basic
+
+    return as_basic(text)
 
 
 def eq_fold(a: str, b: str, comparison: Any) -> bool:
@@ -259,7 +266,7 @@ TIMESPAN: dict[str, Entry] = {
 }
 GUID: dict[str, Entry] = {
     "ToString": ("method", lambda g, f="D": g.hex if f in ("N", "n") else str(g)),
-    "ToByteArray": ("method", lambda g: g.bytes_le),
+    "ToByteArray": ("method", lambda g: bytearray(g.bytes_le)),
 }
 BYTES: dict[str, Entry] = {
     "Length": ("prop", len),

@@ -10,12 +10,12 @@ from collections.abc import Callable
 from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
+from . import arrays, builtins, collections, regexes, uris, xlinq
 from . import ast as A
-from . import builtins, collections
-from .crypto import HashAlgorithm, Random
-from .errors import ExpressionError
+from .crypto import HashAlgorithm, Random, SymmetricAlgorithm
+from .errors import CsException, ExpressionError
 from .jwt import Claims, Jwt
-from .runtime import JObject, cs_type_name
+from .runtime import JObject, cs_type_name, iterate
 from .schema import CONTEXT_MEMBERS
 from .statics import ALIASES, CONSTRUCTORS, NAMESPACES, STATICS, TextEncoding
 
@@ -25,12 +25,18 @@ if TYPE_CHECKING:
 Fn = Callable[[Any], Any]
 Compile = Callable[[A.Node, "Scope"], Fn]
 Step = Callable[[Any, Any], Any]
-TABLES = {**builtins.TABLES, **collections.TABLES}
+TABLES = {**builtins.TABLES, **collections.TABLES,
+          bytes: arrays.BYTE_ARRAY, bytearray: arrays.BYTE_ARRAY}
 CS_CLASSES = (Jwt, Claims, collections.KeyValuePair, collections.JProperty, TextEncoding,
-              HashAlgorithm, Random)
+              HashAlgorithm, Random, SymmetricAlgorithm, CsException, arrays.IPAddress,
+              regexes.Regex, regexes.Match, regexes.Group, regexes.GroupCollection, uris.Uri,
+              uris.BasicAuthCredentials, xlinq.XDocument, xlinq.XElement, xlinq.XAttribute,
+              xlinq.XName)
 KNOWN_MEMBERS: frozenset[str] = frozenset().union(
     *(t.keys() for t in TABLES.values()), *CONTEXT_MEMBERS.values(),
     *(c.__cs_members__ for c in CS_CLASSES))
+SETTABLE: frozenset[str] = frozenset().union(
+    *(getattr(c, "__cs_settable__", frozenset()) for c in CS_CLASSES))
 NULL = "Object reference not set to an instance of an object"
 NO_KWARGS: dict[str, Any] = {}
 _cache: dict[tuple[type, str], tuple[str, Any]] = {}
@@ -64,6 +70,10 @@ def lookup(value: Any, name: str) -> tuple[str, Any]:
 def get_member(value: Any, name: str) -> Any:
     if value is None:
         raise ExpressionError(f"{NULL} (reading '{name}')")
+    if type(value) is collections.AnonymousObject:
+        if name not in value.members:
+            raise ExpressionError(f"'{name}' is not a member of this anonymous type")
+        return value.members[name]
     kind, fn = lookup(value, name)
     if kind == "data":
         return getattr(value, name)
@@ -100,7 +110,7 @@ def index(value: Any, keys: list[Any]) -> Any:
     if len(keys) != 1:
         raise ExpressionError("only one-dimensional indexers are supported")
     key = keys[0]
-    if isinstance(value, str | bytes):
+    if isinstance(value, str | bytes | bytearray):
         if not isinstance(key, int) or isinstance(key, bool) or not 0 <= key < len(value):
             raise ExpressionError("index was outside the bounds of the string")
         return value[key]
@@ -116,7 +126,8 @@ def compile_chain(node: A.Chain, scope: Scope, compile_expr: Compile) -> Fn:
         rest = node.ops
     steps: list[tuple[bool, Step]] = []
     for op in rest:
-        if isinstance(op, A.Member | A.Call) and op.name not in KNOWN_MEMBERS:
+        if isinstance(op, A.Member | A.Call) and op.name not in KNOWN_MEMBERS \
+                and not (isinstance(op, A.Member) and op.name in scope.anonymous):
             raise CompileFailure(f"unknown or unsupported member '{op.name}'", op.pos)
         steps.append((bool(getattr(op, "cond", False)), _step(op, scope, compile_expr)))
     first = base
@@ -194,7 +205,21 @@ def _static_base(node: A.Chain, scope: Scope) -> tuple[Fn | None, list[A.Node]]:
         raise CompileFailure(f"'{name}.{first.name}' is not a method", first.pos)
     if first.kwargs:
         raise CompileFailure("named arguments are not supported here", first.pos)
+    if type_name == "Regex":
+        _check_pattern(first.args, regexes.PATTERN_ARGUMENT.get(first.name, -1))
     return _static_call(first, kind, fn, scope), ops[1:]
+
+
+def _check_pattern(args: list[A.Node], index: int) -> None:
+    """A constant regular expression pattern is checked when the policy loads."""
+    from .codegen import CompileFailure
+
+    if 0 <= index < len(args):
+        arg = args[index]
+        if isinstance(arg, A.Literal) and isinstance(arg.value, str):
+            error = regexes.check_pattern(arg.value)
+            if error is not None:
+                raise CompileFailure(error, arg.pos)
 
 
 def _static_call(call: A.Call, kind: str, fn: Callable[..., Any], scope: Scope) -> Fn:
@@ -207,28 +232,108 @@ def _static_call(call: A.Call, kind: str, fn: Callable[..., Any], scope: Scope) 
     return lambda env: fn(*[a(env) for a in args])
 
 
+MAX_ARRAY = 1_000_000
+ARRAY_DEFAULTS = {"bool": False, "double": 0.0, "char": "\0", **{
+    t: 0 for t in ("sbyte", "short", "ushort", "int", "uint", "long", "ulong")}}
+
+
+def _new_array(element: str, size: Any, items: list[Any] | None) -> Any:
+    if size is not None:
+        if type(size) is not int or not 0 <= size <= MAX_ARRAY:
+            raise ExpressionError("array size must be an int between 0 and 1000000")
+        if items is not None and len(items) != size:
+            raise ExpressionError("the array initializer does not match the array size")
+    if element == "byte":
+        data = bytearray(size or 0) if items is None else bytearray()
+        for item in items or ():
+            if type(item) is not int or not 0 <= item <= 255:
+                raise ExpressionError("a byte array element must be a byte (0-255)")
+            data.append(item)
+        return data
+    if items is not None:
+        return items
+    return [ARRAY_DEFAULTS.get(element)] * (size or 0)
+
+
 def compile_new(node: A.New, scope: Scope, compile_expr: Compile) -> Fn:
     from .codegen import CompileFailure
+    from .numeric import canonical
 
     args = [compile_expr(a, scope) for a in node.args]
-    items = [compile_expr(a, scope) for a in node.items or []]
     name = node.type.name.split(".")[-1]
-    if node.type.array or name in ("List", "IList"):
-        if args and name not in ("List",):
-            raise CompileFailure("array sizes are not supported; use an initializer", node.pos)
-        return lambda env: [i(env) for i in items]
+    pairs = [i for i in node.items or [] if isinstance(i, A.ElementInit)]
+    if pairs and name not in ("Dictionary", "IDictionary"):
+        raise CompileFailure("'{ key, value }' initializers are only supported for Dictionary",
+                             pairs[0].pos)
+    if name in ("Dictionary", "IDictionary") and not node.type.array:
+        return _compile_dictionary(node, scope, compile_expr)
+    items = [compile_expr(a, scope) for a in node.items or []]
+    if node.type.array:
+        if args:
+            raise CompileFailure("arrays take a size in brackets: new T[n]", node.pos)
+        element = canonical(name)
+        size = compile_expr(node.size, scope) if node.size is not None else None
+        has_items = node.items is not None
+
+        def new_array(env: Any) -> Any:
+            n = None if size is None else size(env)
+            if type(n) is int and n > 0:
+                env.step(1 + n // 256)  # allocating is work too
+            return _new_array(element, n, [i(env) for i in items] if has_items else None)
+        return new_array
+    if name in ("List", "IList"):
+        def new_list(env: Any) -> Any:
+            first = [a(env) for a in args]
+            out = [] if not first or type(first[0]) is int else list(iterate(first[0]))
+            return out + [i(env) for i in items]
+        return new_list
     ctor = CONSTRUCTORS.get(name)
     if ctor is None:
         raise CompileFailure(f"'new {node.type.name}' is not supported", node.pos)
+    if name == "Regex":
+        _check_pattern(node.args, 0)
     if items and name != "JObject":
-        raise CompileFailure("object initializers are not supported", node.pos)
+        raise CompileFailure("collection initializers are not supported here", node.pos)
+    inits = [(k, compile_expr(v, scope)) for k, v in node.inits or []]
+    for member, _ in inits:
+        settable: frozenset[str] = getattr(ctor, "__cs_settable__", frozenset())
+        if member not in settable:
+            raise CompileFailure(f"'{member}' cannot be set on {name}", node.pos)
 
     def construct(env: Any) -> Any:
         try:
-            return ctor(*[a(env) for a in args], *[i(env) for i in items])
+            obj = ctor(*[a(env) for a in args], *[i(env) for i in items])
         except TypeError:
             raise ExpressionError(f"no constructor of {name} takes these arguments") from None
+        for member, value in inits:
+            setattr(obj, member, value(env))
+        return obj
     return construct
+
+
+def _compile_dictionary(node: A.New, scope: Scope, compile_expr: Compile) -> Fn:
+    from .codegen import CompileFailure
+
+    if node.args or node.inits:
+        raise CompileFailure("Dictionary constructors take no arguments here", node.pos)
+    entries: list[tuple[Fn, Fn]] = []
+    for item in node.items or []:
+        if not isinstance(item, A.ElementInit) or len(item.args) != 2:
+            raise CompileFailure("expected '{ key, value }'", item.pos)
+        entries.append((compile_expr(item.args[0], scope), compile_expr(item.args[1], scope)))
+
+    def new_dictionary(env: Any) -> Any:
+        d = collections.CsDictionary()
+        for k, v in entries:
+            collections.CS_DICTIONARY["Add"][1](d, k(env), v(env))
+        return d
+    return new_dictionary
+
+
+def compile_anonymous(node: A.Anonymous, scope: Scope, compile_expr: Compile) -> Fn:
+    members = [(k, compile_expr(v, scope)) for k, v in node.members]
+    scope.anonymous.update(k for k, _ in members)
+    return lambda env: collections.AnonymousObject({k: v(env) for k, v in members})
 
 
 __all__ = ["JObject", "KNOWN_MEMBERS", "call_method", "compile_chain", "get_member", "index"]

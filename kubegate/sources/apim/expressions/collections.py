@@ -31,6 +31,33 @@ class KeyValuePair:
         self.Value = value
 
 
+class CsDictionary(dict[Any, Any]):
+    """A ``Dictionary<K, V>`` created by an expression (writable, unlike ``context``'s)."""
+
+
+class AnonymousObject:
+    """``new { a = 1, b }``: read-only named members in declaration order.
+
+    ``JsonConvert.SerializeObject`` and ``JObject.FromObject`` see it as an object."""
+
+    __cs_type__ = "AnonymousType"
+    __cs_members__ = frozenset({"ToString"})  # data members are read in get_member
+    __slots__ = ("members",)
+
+    def __init__(self, members: dict[str, Any]) -> None:
+        self.members = members
+
+    def ToString(self) -> str:  # noqa: N802
+        return self.cs_string()
+
+    def cs_string(self) -> str:
+        inner = ", ".join(f"{k} = {cs_str(v)}" for k, v in self.members.items())
+        return "{ " + inner + " }" if inner else "{ }"
+
+    def to_json(self) -> JObject:
+        return JObject((k, to_jtoken(v)) for k, v in self.members.items())
+
+
 class JProperty:
     __cs_type__ = "JProperty"
     __cs_members__ = frozenset({"Name", "Value", "ToString"})
@@ -123,6 +150,14 @@ SEQUENCE: dict[str, Entry] = {
 }
 # count with a predicate is a method in C#, without one a property; both resolve here.
 SEQUENCE_COUNT_METHOD: Entry = ("method", _count)
+
+
+def _dict_add(d: dict[Any, Any], key: Any, value: Any) -> None:
+    if key is None:
+        raise ExpressionError("a dictionary key cannot be null")
+    if key in d:
+        raise ExpressionError("an item with the same key has already been added")
+    d[key] = value
 
 
 def _dict_item(d: dict[str, Any], key: Any) -> Any:
@@ -228,6 +263,14 @@ def parse_jarray(text: Any) -> JArray:
     return value
 
 
+_ABSENT: Any = object()
+CS_DICTIONARY: dict[str, Entry] = {
+    **DICTIONARY,
+    "Add": ("method", _dict_add),
+    "Remove": ("method", lambda d, k: d.pop(k, _ABSENT) is not _ABSENT),
+    "ContainsValue": ("method", lambda d, v: v in d.values()),
+}
 TABLES: dict[type, dict[str, Entry]] = {
     JObject: JOBJECT, JArray: JARRAY, list: SEQUENCE, tuple: SEQUENCE, dict: DICTIONARY,
+    CsDictionary: CS_DICTIONARY,
 }

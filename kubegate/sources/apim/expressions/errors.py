@@ -30,6 +30,27 @@ class ExpressionError(Exception):
         self.message = message
 
 
+class BudgetExceeded(ExpressionError):
+    """The work budget, the call depth or the regex time ran out; ``catch`` does not stop it."""
+
+
+class CsException:
+    """The value bound by ``catch (Exception e)``."""
+
+    __cs_type__ = "Exception"
+    __cs_members__ = frozenset({"Message", "ToString"})
+    __slots__ = ("Message",)
+
+    def __init__(self, message: str) -> None:
+        self.Message = message
+
+    def ToString(self) -> str:  # noqa: N802
+        return f"System.Exception: {self.Message}"
+
+    def cs_string(self) -> str:
+        return self.ToString()
+
+
 def position(source: str, offset: int, line: int, column: int) -> tuple[int, int]:
     """Line and column of ``offset`` in ``source`` when ``source`` starts at (line, column)."""
     before = source[:offset]

@@ -14,18 +14,20 @@ from .lexer import LexError, Token, tokenize
 MAX_NESTING = 60
 BINARY = {
     "??": 2, "||": 3, "&&": 4, "|": 5, "^": 6, "&": 7, "==": 8, "!=": 8,
-    "<": 9, ">": 9, "<=": 9, ">=": 9, "is": 9, "as": 9, "+": 10, "-": 10,
-    "*": 11, "/": 11, "%": 11,
+    "<": 9, ">": 9, "<=": 9, ">=": 9, "is": 9, "as": 9, "<<": 10, ">>": 10,
+    "+": 11, "-": 11, "*": 12, "/": 12, "%": 12,
 }
 KEYWORD_TYPES = {"string", "int", "long", "double", "float", "decimal", "bool", "object",
-                 "char", "byte", "short", "uint", "ulong", "var", "dynamic"}
+                 "char", "byte", "sbyte", "short", "ushort", "uint", "ulong", "var", "dynamic"}
 TYPE_NAMES = KEYWORD_TYPES | {
     "String", "Int32", "Int64", "Double", "Boolean", "Object", "JObject", "JArray", "JToken",
     "JValue", "JProperty", "IResponse", "IRequest", "IMessageBody", "Jwt", "DateTime",
     "TimeSpan", "Guid", "IEnumerable", "List", "IList", "Dictionary", "IDictionary",
-    "IReadOnlyDictionary", "KeyValuePair", "Uri", "DateTimeOffset",
+    "IReadOnlyDictionary", "KeyValuePair", "Uri", "DateTimeOffset", "Int16", "UInt16",
+    "UInt32", "UInt64", "Byte", "SByte", "XDocument", "XElement", "XNode", "Exception",
+    "BasicAuthCredentials", "SymmetricAlgorithm", "Aes",
 }
-UNSUPPORTED_STATEMENTS = {"while", "for", "do", "try", "throw", "switch", "using", "goto",
+UNSUPPORTED_STATEMENTS = {"while", "for", "do", "throw", "switch", "using", "goto",
                           "lock", "unsafe", "fixed", "checked", "yield", "break", "continue"}
 
 
@@ -79,6 +81,10 @@ class Parser:
 
     def fail(self, message: str, tok: Token | None = None) -> None:
         t = tok or self.tok
+        idx = next((i for i, x in enumerate(self.toks) if x is t), 0)
+        prev = self.toks[idx - 1] if idx > 0 else None
+        if t.kind in ("string", "interp") and prev is not None and prev.kind == "string":
+            message = "two string literals in a row (C# has no implicit concatenation; use +)"
         found = "end of expression" if t.kind == "eof" else repr(self.describe(t))
         raise ParseError(f"{message}, found {found}", t.pos)
 
@@ -164,6 +170,9 @@ class Parser:
                     other = self.expr(1)
                     left = A.Conditional(t.pos, left, then, other)
                     continue
+                if t.kind == "op" and op == ">" and self.peek().kind == "op" \
+                        and self.peek().value == ">" and self.peek().pos == t.pos + 1:
+                    op = ">>"  # two '>' tokens: the lexer leaves them apart for generics
                 if t.kind not in ("op", "ident") or op not in BINARY:
                     return left
                 if t.kind == "ident" and op not in ("is", "as"):
@@ -172,6 +181,8 @@ class Parser:
                 if prec < min_prec:
                     return left
                 self.take()
+                if op == ">>":
+                    self.take()
                 if op in ("is", "as"):
                     left = self.type_test(t, op, left)
                     continue

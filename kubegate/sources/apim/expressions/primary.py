@@ -17,7 +17,7 @@ def primary(p: Parser) -> A.Node:
     t = p.tok
     if t.kind in LITERAL_KINDS:
         p.take()
-        return A.Literal(t.pos, t.value)
+        return A.Literal(t.pos, t.value, literal_kind(t.kind, t.value))
     if t.kind == "interp":
         p.take()
         return interpolation(p, t)
@@ -32,6 +32,11 @@ def primary(p: Parser) -> A.Node:
                     "sizeof", "stackalloc", "delegate", "async"):
             p.fail(f"'{word}' is not supported")
         p.take()
+        if p.at("("):
+            args, kwargs = arguments(p)
+            if kwargs:
+                p.fail("named arguments are not supported for local functions")
+            return A.Invoke(t.pos, word, args)
         return A.Name(t.pos, word)
     if t.kind == "op" and t.value == "(":
         p.take()
@@ -40,6 +45,23 @@ def primary(p: Parser) -> A.Node:
         return node
     p.fail("expected an expression")
     raise AssertionError
+
+
+def literal_kind(kind: str, value: object) -> str | None:
+    """C#'s type of a literal: an unsuffixed integer is the first of int, uint,
+    long, ulong that holds it."""
+    if kind == "float":
+        return "double"
+    if kind == "char":
+        return "char"
+    if kind == "string":
+        return "string"
+    assert isinstance(value, int)
+    if kind == "int" and value < 2**31:
+        return "int"
+    if kind == "int" and value < 2**32:
+        return "uint"
+    return "long" if value < 2**63 else "ulong"
 
 
 def interpolation(p: Parser, t: object) -> A.Node:
@@ -65,6 +87,9 @@ def interpolation(p: Parser, t: object) -> A.Node:
 
 def new(p: Parser) -> A.Node:
     start = p.take()
+    if p.at("{"):
+        return anonymous(p, start.pos)
+    size: A.Node | None = None
     if p.at("["):
         p.take()
         p.expect("]")
@@ -75,24 +100,85 @@ def new(p: Parser) -> A.Node:
             p.fail("expected a type name after 'new'")
             raise AssertionError
         typ = found
+        if not typ.array and p.at("["):
+            p.take()
+            size = p.expr()
+            p.expect("]")
+            typ.array = True
     args: list[A.Node] = []
-    if p.at("("):
+    if p.at("(") and size is None:
         args, kwargs = arguments(p)
         if kwargs:
             p.fail("named arguments are not supported in constructors")
     items: list[A.Node] | None = None
+    inits: list[tuple[str, A.Node]] | None = None
     if p.at("{"):
-        p.take()
-        items = []
-        while not p.at("}"):
-            items.append(p.expr())
-            if not p.at(","):
-                break
-            p.take()
-        p.expect("}")
-    if not args and items is None and p.toks[p.i - 1].value != ")":
+        items, inits = initializer(p)
+    if size is None and not args and items is None and inits is None \
+            and p.toks[p.i - 1].value != ")":
         p.fail("expected '(' or '{' after the type name")
-    return A.New(start.pos, typ, args, items)
+    return A.New(start.pos, typ, args, items, size, inits)
+
+
+def initializer(p: Parser) -> tuple[list[A.Node] | None, list[tuple[str, A.Node]] | None]:
+    """``{ a, b }``, ``{ {k, v}, ... }`` (collections) or ``{ Name = v, ... }`` (objects)."""
+    p.expect("{")
+    items: list[A.Node] = []
+    inits: list[tuple[str, A.Node]] = []
+    while not p.at("}"):
+        t = p.tok
+        if t.kind == "ident" and p.peek().kind == "op" and p.peek().value == "=":
+            if items:
+                p.fail("cannot mix object and collection initializers")
+            p.take()
+            p.take()
+            inits.append((str(t.value), p.expr()))
+        elif inits:
+            p.fail("expected a member initializer 'Name = value'")
+        elif t.kind == "op" and t.value == "{":
+            p.take()
+            pair = [p.expr()]
+            while p.at(","):
+                p.take()
+                pair.append(p.expr())
+            p.expect("}")
+            items.append(A.ElementInit(t.pos, pair))
+        else:
+            items.append(p.expr())
+        if not p.at(","):
+            break
+        p.take()
+    p.expect("}")
+    return (None, inits) if inits else (items, None)
+
+
+def anonymous(p: Parser, pos: int) -> A.Node:
+    """``new { a = 1, b, x.C }``: a member is named explicitly or after its last name."""
+    p.expect("{")
+    members: list[tuple[str, A.Node]] = []
+    while not p.at("}"):
+        t = p.tok
+        if t.kind == "ident" and p.peek().kind == "op" and p.peek().value == "=":
+            p.take()
+            p.take()
+            name, value = str(t.value), p.expr()
+        else:
+            value = p.expr()
+            if isinstance(value, A.Name):
+                name = value.name
+            elif isinstance(value, A.Chain) and isinstance(value.ops[-1], A.Member):
+                name = value.ops[-1].name
+            else:
+                p.fail("an anonymous type member needs a name: 'Name = value'", t)
+                raise AssertionError
+        if any(n == name for n, _ in members):
+            p.fail(f"an anonymous type cannot have two members named '{name}'", t)
+        members.append((name, value))
+        if not p.at(","):
+            break
+        p.take()
+    p.expect("}")
+    return A.Anonymous(pos, members)
 
 
 def postfix(p: Parser, node: A.Node) -> A.Node:

@@ -39,10 +39,13 @@ def _bad_constant(name: str) -> Any:
 def to_jtoken(value: Any) -> Any:
     """Turn lists and dictionaries (at any depth) into ``JArray``/``JObject``."""
     try:
-        if isinstance(value, list):
+        if isinstance(value, list | tuple):
             return JArray(to_jtoken(v) for v in value)
         if isinstance(value, dict):
-            return JObject((k, to_jtoken(v)) for k, v in value.items())
+            return JObject((cs_str(k), to_jtoken(v)) for k, v in value.items())
+        to_json = getattr(value, "to_json", None)
+        if callable(to_json):
+            return to_jtoken(to_json())
     except RecursionError:
         raise ExpressionError("JSON nested too deeply") from None
     return value
@@ -50,7 +53,17 @@ def to_jtoken(value: Any) -> Any:
 
 def json_text(value: Any, indent: bool = True) -> str:
     return json.dumps(value, indent=2 if indent else None, ensure_ascii=False,
-                      separators=None if indent else (",", ":"), default=cs_str)
+                      separators=None if indent else (",", ":"), default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    to_json = getattr(value, "to_json", None)
+    if callable(to_json):
+        return to_json()
+    if isinstance(value, bytes | bytearray):
+        import base64
+        return base64.b64encode(value).decode("ascii")  # as Newtonsoft writes byte[]
+    return cs_str(value)
 
 
 def cs_str(value: Any) -> str:
@@ -112,6 +125,8 @@ def format_timespan(value: timedelta) -> str:
 TYPE_ALIASES = {
     "String": "string", "Int32": "int", "Int64": "long", "Double": "double", "Boolean": "bool",
     "float": "double", "decimal": "double", "short": "int", "uint": "long", "ulong": "long",
+    "sbyte": "int", "ushort": "int", "Int16": "int", "UInt16": "int", "UInt32": "long",
+    "UInt64": "long", "Byte": "byte", "SByte": "int", "Single": "double", "Decimal": "double",
     "Object": "object", "dynamic": "object", "IResponse": "Response", "IRequest": "Request",
     "JValue": "JToken",
 }
@@ -123,7 +138,27 @@ def type_key(name: str) -> str:
 
 
 def convert(value: Any, type_name: str, *, strict: bool = False) -> Any:
-    """Cast ``value`` to the C# type ``type_name`` (``(T)value`` / ``GetValueOrDefault<T>``)."""
+    """Cast ``value`` to the C# type ``type_name`` (``(T)value`` / ``GetValueOrDefault<T>``).
+
+    Integral targets are range-checked (as Newtonsoft's and ``Convert``'s conversions are)."""
+    result = _convert(value, type_name, strict)
+    limits = INTEGRAL_RANGES.get(type_name.split(".")[-1])
+    if limits is not None and type(result) is int and not limits[0] <= result <= limits[1]:
+        raise ExpressionError(f"value was either too large or too small for {type_name}")
+    return result
+
+
+INTEGRAL_RANGES = {
+    "sbyte": (-128, 127), "SByte": (-128, 127), "byte": (0, 255), "Byte": (0, 255),
+    "short": (-(2**15), 2**15 - 1), "Int16": (-(2**15), 2**15 - 1),
+    "ushort": (0, 2**16 - 1), "UInt16": (0, 2**16 - 1),
+    "int": (-(2**31), 2**31 - 1), "Int32": (-(2**31), 2**31 - 1),
+    "uint": (0, 2**32 - 1), "UInt32": (0, 2**32 - 1),
+    "ulong": (0, 2**64 - 1), "UInt64": (0, 2**64 - 1),
+}
+
+
+def _convert(value: Any, type_name: str, strict: bool) -> Any:
     key = type_key(type_name)
     if key in ("object", "JToken", "var"):
         return value
@@ -134,6 +169,9 @@ def convert(value: Any, type_name: str, *, strict: bool = False) -> Any:
             return cs_str(value)
         if isinstance(value, JObject | JArray) and not strict:
             return json_text(value)
+        explicit = getattr(value, "cs_explicit_string", None)
+        if callable(explicit):  # (string)XElement, (string)XAttribute
+            return str(explicit())
         raise ExpressionError(f"cannot convert {cs_type_name(value)} to string")
     if key in ("int", "long", "byte"):
         if isinstance(value, bool) or value is None:
@@ -173,6 +211,7 @@ def is_instance(value: Any, type_name: str) -> bool:
     checks: dict[str, Any] = {
         "string": str, "int": int, "long": int, "double": float, "bool": bool,
         "JObject": JObject, "JArray": JArray, "DateTime": datetime, "TimeSpan": timedelta,
+        "DateTimeOffset": datetime, "byte[]": bytes | bytearray,
         "Guid": uuid.UUID, "object": object,
     }
     if value is None:
@@ -183,14 +222,25 @@ def is_instance(value: Any, type_name: str) -> bool:
         return isinstance(value, checks[key])
     if key == "JToken":
         return isinstance(value, JObject | JArray | str | int | float | bool)
+    if key in LIST_TYPES:
+        return isinstance(value, list | tuple) or (
+            key in ("IEnumerable", "ICollection") and isinstance(value, bytes | bytearray))
+    if key in DICTIONARY_TYPES:
+        return isinstance(value, dict) and not isinstance(value, JObject)
     return getattr(type(value), "__cs_type__", None) == key
+
+
+LIST_TYPES = frozenset({"List", "IList", "IEnumerable", "ICollection", "IReadOnlyList",
+                        "IReadOnlyCollection", "Array"})
+DICTIONARY_TYPES = frozenset({"Dictionary", "IDictionary", "IReadOnlyDictionary"})
 
 
 def cs_type_name(value: Any) -> str:
     if value is None:
         return "null"
     names = {str: "string", bool: "bool", int: "int", float: "double", JObject: "JObject",
-             JArray: "JArray", bytes: "byte[]", list: "array", dict: "dictionary"}
+             JArray: "JArray", bytes: "byte[]", bytearray: "byte[]", list: "array",
+             dict: "dictionary"}
     return names.get(type(value), getattr(type(value), "__cs_type__", type(value).__name__))
 
 
@@ -223,10 +273,13 @@ def parse_bool(text: str) -> bool:
 def iterate(value: Any) -> Iterable[Any]:
     if value is None:
         raise ExpressionError("cannot enumerate null")
-    if isinstance(value, str | list | tuple | bytes):
+    if isinstance(value, str | list | tuple | bytes | bytearray):
         return value
     if isinstance(value, dict):
-        return list(value.items()) if not isinstance(value, JObject) else list(value.values())
+        if isinstance(value, JObject):
+            return list(value.values())
+        from .collections import KeyValuePair
+        return [KeyValuePair(k, v) for k, v in value.items()]
     items = getattr(value, "cs_items", None)
     if callable(items):
         return list(items())

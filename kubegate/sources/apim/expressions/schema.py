@@ -17,7 +17,7 @@ CONTEXT_MEMBERS: dict[str, frozenset[str]] = {
                           "MatchedParameters", "Certificate"}),
     "Url": frozenset({"Scheme", "Host", "Port", "Path", "Query", "QueryString", "ToString"}),
     "Headers": MULTI_MAP,
-    "Body": frozenset({"As"}),
+    "Body": frozenset({"As", "AsFormUrlEncodedContent"}),
     "Response": frozenset({"StatusCode", "StatusReason", "Headers", "Body"}),
     "Subscription": frozenset({"Id", "Key", "Name", "PrimaryKey", "SecondaryKey",
                                "CreatedDate", "StartDate", "EndDate"}),
@@ -32,4 +32,6 @@ CONTEXT_MEMBERS: dict[str, frozenset[str]] = {
                             "PolicyId"}),
     "Deployment": frozenset({"Region", "ServiceName", "ServiceId", "Gateway"}),
     "Gateway": frozenset({"Id", "InstanceId", "IsManaged"}),
+    "X509Certificate2": frozenset({"Thumbprint", "Subject", "Issuer", "SerialNumber",
+                                   "NotBefore", "NotAfter", "Version", "RawData"}),
 }

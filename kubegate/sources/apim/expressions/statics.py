@@ -13,13 +13,14 @@ import re
 import urllib.parse
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from . import arrays, regexes, xlinq
 from .builtins import EPOCH, checked, format_date
 from .builtins import _format_number as format_number
 from .collections import JProperty, parse_jarray, parse_jobject
-from .crypto import Random, hash_factory, hmac_factory
+from .crypto import Random, hash_factory, hmac_factory, symmetric_factory
 from .errors import ExpressionError
 from .runtime import (
     JArray,
@@ -34,6 +35,7 @@ from .runtime import (
     parse_int,
     to_jtoken,
 )
+from .uris import Uri
 
 Entry = tuple[str, Callable[..., Any]]
 
@@ -68,9 +70,9 @@ def _join(sep: Any, *items: Any) -> str:
     return checked(cs_str(sep).join(cs_str(x) for x in seq))
 
 
-def _b64decode(text: Any) -> bytes:
+def _b64decode(text: Any) -> bytearray:
     try:
-        return base64.b64decode(cs_str(text), validate=True)
+        return bytearray(base64.b64decode(cs_str(text), validate=True))
     except (binascii.Error, ValueError):
         raise ExpressionError("the input is not a valid Base-64 string") from None
 
@@ -89,8 +91,8 @@ class TextEncoding:
     def __init__(self, codec: str) -> None:
         self.codec = codec
 
-    def GetBytes(self, text: Any) -> bytes:
-        return cs_str(text).encode(self.codec, errors="replace")
+    def GetBytes(self, text: Any) -> bytearray:
+        return bytearray(cs_str(text).encode(self.codec, errors="replace"))
 
     def GetString(self, data: Any) -> str:
         return _bytes(data).decode(self.codec, errors="replace")
@@ -175,8 +177,11 @@ STATICS: dict[str, dict[str, Entry]] = {
         "ToBase64String": ("method", lambda b: base64.b64encode(_bytes(b)).decode("ascii")),
         "FromBase64String": ("method", _b64decode),
         "ToString": ("method", cs_str),
-        "ToInt32": ("method", lambda v: convert(v, "int")),
-        "ToInt64": ("method", lambda v: convert(v, "long")),
+        "ToInt32": ("method", lambda v: convert(_rounded(v), "int")),
+        "ToInt64": ("method", lambda v: convert(_rounded(v), "long")),
+        "ToInt16": ("method", lambda v: convert(_rounded(v), "short")),
+        "ToUInt32": ("method", lambda v: convert(_rounded(v), "uint")),
+        "ToByte": ("method", arrays.to_byte),
         "ToDouble": ("method", lambda v: convert(v, "double")),
         "ToBoolean": ("method", lambda v: convert(v, "bool")),
     },
@@ -212,7 +217,8 @@ STATICS: dict[str, dict[str, Entry]] = {
                    "HtmlDecode": ("method", lambda s: html.unescape(cs_str(s)))},
     "JObject": {"Parse": ("method", parse_jobject),
                 "FromObject": ("method", lambda v: to_jtoken(v))},
-    "JArray": {"Parse": ("method", parse_jarray)},
+    "JArray": {"Parse": ("method", parse_jarray),
+               "FromObject": ("method", lambda v: JArray(to_jtoken(x) for x in iterate(v)))},
     "JToken": {"Parse": ("method", lambda s: parse_jobject(s) if cs_str(s).lstrip()[:1] == "{"
                          else parse_jarray(s))},
     "JsonConvert": {"SerializeObject": ("method", lambda v, *f: json_text(
@@ -226,10 +232,30 @@ STATICS.update({
     "StringComparer": _enum("Ordinal", "OrdinalIgnoreCase", "InvariantCultureIgnoreCase",
                             "CurrentCultureIgnoreCase"),
 })
+STATICS.update({
+    "Array": arrays.ARRAY,
+    "BitConverter": arrays.BIT_CONVERTER,
+    "IPAddress": arrays.IP_ADDRESS,
+    "Regex": regexes.REGEX,
+    "RegexOptions": regexes.REGEX_OPTIONS,
+    "Aes": {"Create": ("method", symmetric_factory("AES"))},
+    "TripleDES": {"Create": ("method", symmetric_factory("3DES"))},
+    "SymmetricAlgorithm": {"Create": ("method", symmetric_factory("AES"))},
+    "CipherMode": _enum("CBC", "ECB", "CFB", "CTS", "OFB"),
+    "PaddingMode": _enum("PKCS7", "None", "Zeros", "ANSIX923", "ISO10126"),
+    "XDocument": {"Parse": ("method", xlinq.parse_document)},
+    "XElement": {"Parse": ("method", xlinq.parse_element)},
+    "SHA384": {"Create": ("method", hash_factory("sha384"))},
+})
 ALIASES = {"String": "string", "Int32": "int", "Int64": "long", "Double": "double",
            "Boolean": "bool", "HttpUtility": "WebUtility"}
 NAMESPACES = {"System", "Text", "Net", "Newtonsoft", "Json", "Linq", "Web", "Collections",
-              "Generic", "Security", "Cryptography"}
+              "Generic", "Security", "Cryptography", "RegularExpressions", "Xml"}
+
+
+def _rounded(value: Any) -> Any:
+    """``Convert.ToInt32(double)`` rounds half to even (not truncation, as a cast does)."""
+    return round(value) if isinstance(value, float) and math.isfinite(value) else value
 
 
 def _new_jobject(*args: Any) -> JObject:
@@ -246,6 +272,22 @@ def _new_jobject(*args: Any) -> JObject:
         else:
             raise ExpressionError(f"cannot add {cs_type_name(a)} to a JObject")
     return obj
+
+
+def _new_datetimeoffset(*parts: Any) -> datetime:
+    """``new DateTimeOffset(DateTime)`` or ``(y, M, d, h, m, s[, ms], TimeSpan offset)``."""
+    if len(parts) == 1 and isinstance(parts[0], datetime):
+        value = parts[0]
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if len(parts) >= 7 and isinstance(parts[-1], timedelta):
+        *fields, offset = parts
+        if len(fields) == 7:
+            fields = [*fields[:6], fields[6] * 1000]
+        try:
+            return datetime(*fields).replace(tzinfo=timezone(offset))
+        except (TypeError, ValueError, OverflowError):
+            raise ExpressionError("invalid date or offset") from None
+    raise ExpressionError("DateTimeOffset takes a DateTime, or date parts and an offset")
 
 
 def _new_datetime(*parts: Any) -> datetime:
@@ -267,4 +309,10 @@ CONSTRUCTORS: dict[str, Callable[..., Any]] = {
     "HMACSHA256": hmac_factory("sha256"),
     "HMACSHA1": hmac_factory("sha1"),
     "HMACSHA512": hmac_factory("sha512"),
+    "HMACSHA384": hmac_factory("sha384"),
+    "HMACMD5": hmac_factory("md5"),
+    "Guid": arrays.new_guid,
+    "Uri": Uri,
+    "Regex": regexes.Regex,
+    "DateTimeOffset": _new_datetimeoffset,
 }

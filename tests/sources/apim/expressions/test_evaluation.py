@@ -181,7 +181,7 @@ def test_blocks() -> None:
     ("(1 < 2) + 1", "cannot be applied"),
     ('"ab" < "b"', "cannot be applied"),
     ('((string)context.Variables["name"]).Count', "not a member"),
-    ('context.Request.Body.As<XDocument>()', "not supported"),
+    ('context.Request.Body.As<XmlDocument>()', "not supported"),
     ('"x".Substring("a")', "evaluation failed"),
 ])
 def test_runtime_errors_are_expression_errors(source: str, message: str) -> None:
