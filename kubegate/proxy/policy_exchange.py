@@ -145,7 +145,8 @@ class PolicyExchange:
     # -- running the pipeline --------------------------------------------------------
     def _launch(self) -> None:
         if self.task is None and not self.finished:
-            self.task = asyncio.get_running_loop().create_task(self._run())
+            loop = self.conn.server.loop or asyncio.get_running_loop()
+            self.task = loop.create_task(self._run())
 
     async def _run(self) -> None:
         ctx = self.ctx

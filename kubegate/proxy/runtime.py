@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -62,6 +63,7 @@ class Worker:
         self.config = config
         self.state.install(snapshot)
         self.reloads += 1
+        settle_heap()
         log.info("serving snapshot %d", snapshot.version)
         return True
 
@@ -72,6 +74,7 @@ class Worker:
         if self.kubernetes is not None:
             await self.kubernetes.start()
         await self.listeners.start(self.config.gateway.listeners, self.reuse_port)
+        settle_heap()
         sweeper = loop.create_task(self.state.sweeper())
         background = [sweeper]
         if self.state.access_log is not None:
@@ -104,6 +107,18 @@ class Worker:
                     await asyncio.wait_for(asyncio.shield(flush), 5)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+
+
+def settle_heap() -> None:
+    """Move what is alive now (config, snapshot, modules) out of the cyclic collector's
+    reach. Without this every full collection walks the whole compiled configuration
+    while requests wait: tens of milliseconds on the policy path, where each request
+    allocates enough containers to trigger collections. Called at start and after a
+    reload; `unfreeze` + `collect` first, so cycles of a replaced snapshot are freed
+    instead of being kept forever."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 class FileWatcher:

@@ -76,6 +76,9 @@ class ServerState:
         self._rid_count = 0
         self.backend_errors = 0
         self._idle_event: asyncio.Event | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The serving loop, set by `Listeners.start`: requests use it instead of
+        asyncio.get_running_loop(), which costs a getpid() system call in Python 3.11."""
 
     def install(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
@@ -185,7 +188,7 @@ class Listeners:
         self.addresses: list[tuple[str, int]] = []
 
     async def start(self, listeners: list[Listener], reuse_port: bool) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self.state.loop = asyncio.get_running_loop()
         for listener in listeners:
             host, port = listener.host_port
             ctx = tls_context(listener)

@@ -31,15 +31,19 @@ class Coalescer(Generic[Req]):
         self._max_batch = max_batch
         self._pending: list[tuple[Req, asyncio.Future[Any]]] = []
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # get_running_loop() costs a getpid()
         self.round_trips = 0
         self.requests = 0
 
     async def submit(self, req: Req) -> Any:
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = self._loop
+        if loop is None or loop.is_closed():  # bound to the first loop that uses it
+            loop = self._loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
         self._pending.append((req, fut))
         self.requests += 1
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            self._task = loop.create_task(self._run())
         return await fut
 
     async def _run(self) -> None:
