@@ -59,6 +59,7 @@ class Exchange:
     target: RouteTarget | None = None
     rid: bytes | None = None  # the request id, when the gateway adds one
     span: RequestSpan | None = None  # with tracing on: this request's span, ended by record
+    subscription: str | None = None  # the subscription id a key check admitted (policy path)
 
     def __init__(
         self,

@@ -102,6 +102,12 @@ class PolicyExchange:
         self.pending: bytes | None = None  # a refusal waiting for its turn in the queue
         self.t0 = perf_counter()
 
+    @property
+    def subscription(self) -> str | None:
+        """The id of the subscription the key check admitted, for metrics and logs."""
+        found = self.ctx.Subscription
+        return getattr(found, "Id", None) if found is not None else None
+
     # -- the client connection's side ---------------------------------------------
     def start(self) -> None:
         self.started = True
@@ -224,6 +230,7 @@ class PolicyExchange:
         ex.t0 = self.t0
         ex.span, self.span = self.span, None
         ex.rid = self.rid
+        ex.subscription = self.subscription
         self.streamed = self.finished = True
         ctx.Response = Response(200, "OK", [], None)  # not read: the pipeline has no outbound
         queue = self.conn.queue

@@ -93,12 +93,15 @@ class ServerState:
         target = ex.target
         api, operation = (target.api, target.operation) if target is not None else ("-", "-")
         total = perf_counter() - ex.t0
-        self.metrics.observe(api, operation, ex.status, None, total, ex.backend_s)
+        subscription = ex.subscription
+        self.metrics.observe(api, operation, ex.status, subscription, total, ex.backend_s)
         if self.access_log is not None:
             rid = ex.rid.decode("latin-1") if ex.rid else ""
-            self.access_log.log(rid, ex.conn.client_ip.decode(), api, operation, None, ex.status,
-                                ex.bytes_in, ex.bytes_out, total, ex.backend_s)
+            self.access_log.log(rid, ex.conn.client_ip.decode(), api, operation, subscription,
+                                ex.status, ex.bytes_in, ex.bytes_out, total, ex.backend_s)
         if ex.span is not None:
+            if subscription is not None:
+                ex.span.span.set_attribute("kubegate.subscription", subscription)
             ex.span.finish(ex.status, {
                 "kubegate.request_id": ex.rid.decode("latin-1") if ex.rid else "",
                 "http.request.body.size": ex.bytes_in, "http.response.body.size": ex.bytes_out,

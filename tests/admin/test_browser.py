@@ -1,7 +1,9 @@
 """Browser end to end: headless Debian chromium driven by Playwright.
 
-A tiny backend, a real `kubegate run` gateway in front of it, and the admin app
-(portal + console) on uvicorn. Screenshots go to test-artifacts/admin/.
+A tiny backend and a real `kubegate run` gateway in front of it, serving the portal
+and console on its admin port from the store it shares with the test: the key made
+in the portal opens the API, and the console shows the gateway's own traffic.
+Screenshots go to test-artifacts/admin/.
 """
 
 from __future__ import annotations
@@ -13,19 +15,15 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from kubegate.admin.app import AdminState, create_app
-from kubegate.admin.auth import AdminAuth
-from kubegate.admin.context import AdminContext
-from kubegate.observability import RequestMetrics
-from kubegate.sources.yaml_config import load_config
 from kubegate.store import Store
 
 from .conftest import TOKEN
@@ -71,45 +69,56 @@ def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None) -> None:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """One `kubegate run` process: data plane, admin app (portal, console) and the
+    subscriptions store it shares with this test, in front of a tiny backend."""
     backend = ThreadingHTTPServer(("127.0.0.1", 0), Backend)
     threading.Thread(target=backend.serve_forever, daemon=True).start()
-    gw_port, gw_admin, admin_port = free_port(), free_port(), free_port()
+    gw_port, admin_port = free_port(), free_port()
+    db = tmp_path / "kg.db"
+    store = Store(f"sqlite:///{db}")
+    store.products.create("starter", display_name="Starter", apis=["echo"])
     cfg = tmp_path / "kubegate.yaml"
     cfg.write_text(f"""gateway:
   listeners: [{{address: "127.0.0.1:{gw_port}"}}]
-  admin: "127.0.0.1:{gw_admin}"
+  admin: "127.0.0.1:{admin_port}"
+  store: "sqlite:///{db}"
 apis:
   - name: echo
     path: /echo
     backend: http://127.0.0.1:{backend.server_address[1]}
+    subscription_required: true
     operations:
       - {{method: GET, path: /hello, id: hello}}
 """)
     gateway = subprocess.Popen([sys.executable, "-m", "kubegate", "run", "-c", str(cfg)],
                                cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
-    store = Store(f"sqlite:///{tmp_path / 'kg.db'}")
-    store.products.create("starter", display_name="Starter", apis=["echo"])
-    metrics = RequestMetrics()
-    ctx = AdminContext(store=store, declared=lambda: load_config(cfg), base_dir=tmp_path,
-                       auth=AdminAuth(TOKEN), metrics=lambda: metrics,
-                       gateway_url=f"http://127.0.0.1:{gw_port}")
-    app = create_app(AdminState(dict, lambda: True, ctx))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=admin_port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+                               env={**os.environ, "PYTHONPATH": str(ROOT),
+                                    "KUBEGATE_ADMIN_TOKEN": TOKEN})
     try:
         wait_port(gw_port, gateway)
-        wait_port(admin_port)
-        yield {"admin": f"http://127.0.0.1:{admin_port}", "metrics": metrics, "store": store}
+        wait_port(admin_port, gateway)
+        yield {"admin": f"http://127.0.0.1:{admin_port}", "gateway": f"http://127.0.0.1:{gw_port}",
+               "store": store}
     finally:
-        server.should_exit = True
         gateway.terminate()
         gateway.wait(10)
-        thread.join(10)
         backend.shutdown()
         store.close()
+
+
+def call_until_admitted(url: str, key: str, timeout: float = 10.0) -> int:
+    """Call with the new key until the gateway's key index has it; the number of 200s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        req = urllib.request.Request(url, headers={"Ocp-Apim-Subscription-Key": key})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                if resp.status == 200:
+                    return 1
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 401, exc.code
+        time.sleep(0.1)
+    raise TimeoutError("the key never became usable at the gateway")
 
 
 def test_signup_subscribe_try_it_and_console(stack: dict[str, Any]) -> None:
@@ -132,6 +141,7 @@ def test_signup_subscribe_try_it_and_console(stack: dict[str, Any]) -> None:
         assert len(key) == 32
         page.screenshot(path=str(ARTIFACTS / "2-keys.png"))
 
+        admitted = call_until_admitted(f"{stack['gateway']}/echo/hello", key)
         page.goto(f"{admin}/portal/apis/echo")
         assert page.input_value("#subscription-key") == key
         page.click(".opblock-summary")
@@ -140,23 +150,21 @@ def test_signup_subscribe_try_it_and_console(stack: dict[str, Any]) -> None:
         page.wait_for_selector(".live-responses-table .highlight-code")
         assert page.inner_text(".live-responses-table tr.response .response-col_status").strip() == "200"
         body = page.inner_text(".live-responses-table")
-        assert "world" in body and key in body  # went through the gateway with the key
+        # the API requires a key: 200 means the gateway admitted this one (and, like APIM,
+        # did not pass it on to the backend)
+        assert "world" in body and '"key": null' in body
         page.screenshot(path=str(ARTIFACTS / "3-try-it.png"), full_page=True)
 
-        # The data plane records metrics once wired (kubegate.observability.RequestMetrics);
-        # until then the test records the call it just made through the same API.
         sub = stack["store"].subscriptions.list()[0]
-        stack["metrics"].observe("echo", "hello", 200, sub.id, 0.004, 0.002)
-
         page.goto(f"{admin}/console")
         page.fill("input[name=token]", TOKEN)
         page.click("#login")
         row = page.wait_for_selector('#traffic-apis tr[data-api="echo"] .requests')
-        assert row is not None and row.inner_text() == "1"
+        assert row is not None and int(row.inner_text()) >= admitted + 1  # 401s while waiting
         sub_row = page.inner_text(f'#traffic-subscriptions tr[data-subscription="{sub.id}"]')
-        assert "1" in sub_row
+        assert str(admitted + 1) in sub_row  # the wait's admitted call and "try it"
         page.screenshot(path=str(ARTIFACTS / "4-console.png"), full_page=True)
 
         page.goto(f"{admin}/portal/account")
-        assert page.inner_text(".usage-requests") == "1"
+        assert page.inner_text(".usage-requests") == str(admitted + 1)
         browser.close()

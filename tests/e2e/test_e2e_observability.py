@@ -84,3 +84,38 @@ def test_request_ids_on_policy_routes(backend: Backend, make_gateway: Callable[.
     assert passed.header("X-Request-Id") == "client-chosen-2" == seen["x-request-id"]
     assert seen["x-ctx-id"] == "client-chosen-2"
     assert (passed.header("x-out") == "1") == outbound
+
+
+@pytest.mark.parametrize("streamed", [True, False])
+def test_metrics_and_access_log_name_the_subscription(
+        backend: Backend, make_gateway: Callable[..., Gateway], tmp_path: Path,
+        streamed: bool) -> None:
+    """Requests admitted by a subscription key are counted under that subscription, on the
+    streaming hand-off and on the buffered policy path (an outbound policy)."""
+    log_file = tmp_path / "access.log"
+    key = "0123456789abcdef0123456789abcdef"
+    api: dict[str, object] = {"name": "keyed", "path": "/keyed", "backend": backend.url,
+                              "subscription_required": True}
+    if not streamed:
+        api["policy"] = ("<policies><inbound /><backend><forward-request /></backend><outbound>"
+                         "<set-header name=\"x-out\" exists-action=\"override\"><value>1</value>"
+                         "</set-header></outbound><on-error /></policies>")
+    config = gateway_config([api], observability={"access_log": str(log_file)})
+    config["subscriptions"] = [{"name": "team-a", "scope": "all", "primary_key": key}]
+    gw = make_gateway(config)
+    for i in range(3):
+        assert request(gw.port, "GET", f"/keyed/{i}",
+                       headers={"Ocp-Apim-Subscription-Key": key}).status == 200
+    assert request(gw.port, "GET", "/keyed/x").status == 401
+
+    def scraped() -> bool:
+        text = gw.admin("/metrics").body.decode()
+        return re.search(r'kubegate_requests_total\{api="keyed",[^}]*status_class="2xx",'
+                         r'subscription="static:team-a"\} 3', text) is not None
+
+    assert wait_until(scraped, timeout=10), gw.admin("/metrics").body.decode()[:3000]
+    assert wait_until(lambda: log_file.exists() and len(log_file.read_text().splitlines()) >= 4,
+                      timeout=10)
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert [line["subscription"] for line in lines if line["status"] == 200] == ["static:team-a"] * 3
+    assert [line["subscription"] for line in lines if line["status"] == 401] == [None]
