@@ -57,10 +57,30 @@ _HOP_LINE = re.compile(
 _LENGTH_LINE = re.compile(rb"^content-length[ \t]*:", re.IGNORECASE | re.MULTILINE)
 
 
+_BLOCKS: dict[bytes, tuple[bytes, bool, bool]] = {}
+BLOCK_CACHE_SIZE = 256
+
+
 def response_header_block(head: bytes) -> tuple[bytes, bool, bool]:
     """From a raw response head: (header lines without hop-by-hop fields, each
-    ending in CRLF; whether Content-Length is present; whether the body is chunked)."""
+    ending in CRLF; whether Content-Length is present; whether the body is chunked).
+
+    A backend repeats the same head many times a second (its Date changes once a
+    second): results for blocks up to 2 KiB are kept, for up to BLOCK_CACHE_SIZE
+    distinct blocks, and the table is emptied when full, so memory stays bounded
+    (a pure function of its input: nothing leaks between responses)."""
     block = head[head.find(b"\r\n") + 2 : -2]
+    found = _BLOCKS.get(block)
+    if found is None:
+        found = _header_block(block)
+        if len(block) <= 2048:
+            if len(_BLOCKS) >= BLOCK_CACHE_SIZE:
+                _BLOCKS.clear()
+            _BLOCKS[block] = found
+    return found
+
+
+def _header_block(block: bytes) -> tuple[bytes, bool, bool]:
     chunked = False
     hops = _HOP_LINE.findall(block)
     if hops:

@@ -1,0 +1,33 @@
+"""response_header_block: hop-by-hop fields removed, framing facts, bounded result cache."""
+
+from kubegate.proxy import headers
+from kubegate.proxy.headers import BLOCK_CACHE_SIZE, response_header_block
+
+
+def head(*lines: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\n" + b"".join(line + b"\r\n" for line in lines) + b"\r\n"
+
+
+def test_hop_by_hop_and_connection_named_fields_are_removed() -> None:
+    block, has_length, chunked = response_header_block(head(
+        b"Content-Type: text/plain", b"Connection: keep-alive, X-Secret", b"X-Secret: 1",
+        b"Keep-Alive: timeout=5", b"Transfer-Encoding: chunked", b"X-Kept: 2"))
+    assert block == b"Content-Type: text/plain\r\nX-Kept: 2\r\n"
+    assert (has_length, chunked) == (False, True)
+    block, has_length, chunked = response_header_block(head(b"Content-Length: 3"))
+    assert (block, has_length, chunked) == (b"Content-Length: 3\r\n", True, False)
+
+
+def test_results_are_reused_and_the_cache_stays_bounded() -> None:
+    headers._BLOCKS.clear()
+    first = response_header_block(head(b"Date: a", b"Content-Length: 1"))
+    again = response_header_block(head(b"Date: a", b"Content-Length: 1"))
+    assert again is first  # the same head: the cached result
+    other = response_header_block(head(b"Date: b", b"Connection: close", b"Content-Length: 1"))
+    assert other == (b"Date: b\r\nContent-Length: 1\r\n", True, False)
+    for i in range(3 * BLOCK_CACHE_SIZE):
+        response_header_block(head(b"X-N: %d" % i))
+    assert 0 < len(headers._BLOCKS) <= BLOCK_CACHE_SIZE
+    big = head(b"X-Big: " + b"v" * 4000, b"Connection: close")
+    assert response_header_block(big)[0] == b"X-Big: " + b"v" * 4000 + b"\r\n"
+    assert all(len(k) <= 2048 for k in headers._BLOCKS)  # large heads are not kept
