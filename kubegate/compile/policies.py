@@ -18,6 +18,7 @@ and does not look at keys.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from kubegate.services.certificates import CertificateStore
 from kubegate.services.keys import KeyIndex
 from kubegate.sources.apim.xml_loader import load_policy_xml
 from kubegate.sources.apim.yaml_policy import load_policy_yaml
-from kubegate.sources.openapi.model import ApiSpec
+from kubegate.sources.openapi.model import ApiSpec, SpecOperation
 
 
 class PolicyLoader:
@@ -126,7 +127,8 @@ class PolicyLoader:
                         and o.path == op.path), None) if spec is not None else None
         env = CompileEnv(named_values=self.config.named_values, base_dir=self.base_dir,
                          api_id=api.name, operation_id=op_id, services=self.services,
-                         openapi=spec, openapi_operation=spec_op)
+                         openapi=spec, openapi_operation=spec_op,
+                         examples=example_bodies(spec_op) if spec_op is not None else {})
         base = self._compile(env, global_doc, None, api_doc, op_doc)
         compiled = {name: self._compile(env, global_doc, doc, api_doc, op_doc)
                     for name, doc in product_docs.items()}
@@ -148,3 +150,21 @@ class PolicyLoader:
         except ConfigError as exc:
             self.problems.extend(p for p in exc.problems if p not in self.problems)
             return None
+
+
+def example_bodies(op: SpecOperation) -> dict[int, dict[str, bytes]]:
+    """mock-response's examples from an imported operation: status -> media type -> body
+    (the first example of each; JSON values serialised, text as UTF-8)."""
+    out: dict[int, dict[str, bytes]] = {}
+    for ex in op.examples:
+        if not ex.status.isdigit():
+            continue  # "default", "2XX": mock-response names an exact status
+        ctype = ex.content_type or "application/json"
+        if isinstance(ex.example, bytes):
+            body = ex.example
+        elif isinstance(ex.example, str) and "json" not in ctype:
+            body = ex.example.encode()
+        else:
+            body = json.dumps(ex.example).encode()
+        out.setdefault(int(ex.status), {}).setdefault(ctype, body)
+    return out

@@ -105,3 +105,31 @@ def test_a_validate_policy_on_an_api_without_spec_stops_the_load(
                                             "policy": POLICY}]}))
     with pytest.raises(ConfigError, match="needs the API's OpenAPI document, and API 'plain'"):
         load(config)
+
+
+def test_mock_response_answers_with_the_imported_example(
+        tmp_path: Path, make_gateway: Callable[..., Gateway]) -> None:
+    spec = {"openapi": "3.0.1", "info": {"title": "t", "version": "1"}, "paths": {
+        "/pets/{id}": {"get": {"operationId": "get-pet", "responses": {
+            "200": {"description": "ok", "content": {"application/json": {
+                "example": {"id": 7, "name": "Rex"}}}},
+            "404": {"description": "no", "content": {"text/plain": {"example": "no pet"}}}}}}}}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    backend = Backend()
+    try:
+        mock = ("<policies><inbound><mock-response status-code=\"{code}\" /></inbound>"
+                "<backend><forward-request /></backend><outbound /><on-error /></policies>")
+        gw = make_gateway({"apis": [
+            {"name": "pets", "path": "/pets-api", "backend": backend.url,
+             "openapi": str(tmp_path / "spec.json"), "policy": mock.format(code=200)},
+            {"name": "gone", "path": "/gone-api", "backend": backend.url,
+             "openapi": str(tmp_path / "spec.json"), "policy": mock.format(code=404)}]})
+        found = request(gw.port, "GET", "/pets-api/pets/1")
+        assert found.status == 200 and found.json() == {"id": 7, "name": "Rex"}
+        assert found.header("Content-Type") == "application/json"
+        missing = request(gw.port, "GET", "/gone-api/pets/1")
+        assert missing.status == 404 and missing.body == b"no pet"
+        assert missing.header("Content-Type") == "text/plain"
+        assert backend.requests == 0  # answered by the gateway
+    finally:
+        backend.close()
