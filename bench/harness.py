@@ -170,13 +170,19 @@ class Bench:
             why = f"exited with {m.proc.returncode}" if not m.alive() else f"not ready in {limit:g}s"
             t.failure += f" (process {why}): {_tail(m)}"
 
+    def _script_for(self, t: Target) -> Path:
+        if not t.scenario.vary_last_segment:
+            return self.script
+        prefix = t.scenario.path.rsplit("/", 1)[0] + "/"
+        return wrk.write_script(self.workdir, prefix, name=f"wrk_{t.scenario.name}")
+
     def run_wrk(self, t: Target, connections: int, duration_s: float) -> wrk.WrkResult:
         cmd = wrk.command(
             t.url,
             connections=connections,
             duration_s=duration_s,
             headers=t.scenario.headers,
-            script=self.script,
+            script=self._script_for(t),
             wrk=self.tools["wrk"],
         )
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 30)

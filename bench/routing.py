@@ -57,12 +57,14 @@ def scenario_dicts(apis: int, operations: int) -> list[dict[str, Any]]:
             "kind": "kubegate",
             "config": config([mid_api], [mid_op]),
             "path": path,
+            "vary_last_segment": True,
         },
         {
             "name": f"routing-{apis}x{operations}",
             "kind": "kubegate",
             "config": config(list(range(apis)), list(range(operations))),
             "path": path,
+            "vary_last_segment": True,
             "target": {"rps_ratio": 0.95},
         },
     ]

@@ -14,6 +14,9 @@ A scenario is a dict (or YAML mapping) with:
   (policy XML and the like); the text is rendered like ``config``.
 * ``target`` — optional ``{rps_ratio: 0.7, p99_ratio: 2.0}`` checked in the
   summary against the baseline scenario.
+* ``vary_last_segment`` — wrk replaces the path's last segment with a random
+  number on every request (``/svc/res/1`` -> ``/svc/res/48151623``), so each
+  request is routed afresh instead of coming from the gateway's route cache.
 
 Other issues add rows by appending to ``SCENARIOS`` or by passing
 ``--scenarios extra.yaml`` (a YAML list of such mappings) to ``bench/run.py``.
@@ -203,6 +206,7 @@ class Scenario:
     headers: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     target: dict[str, float] = field(default_factory=dict)
+    vary_last_segment: bool = False
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Scenario:
@@ -222,6 +226,7 @@ class Scenario:
             headers={str(k): str(v) for k, v in (d.get("headers") or {}).items()},
             files={str(k): str(v) for k, v in (d.get("files") or {}).items()},
             target={str(k): float(v) for k, v in (d.get("target") or {}).items()},
+            vary_last_segment=bool(d.get("vary_last_segment", False)),
         )
 
 

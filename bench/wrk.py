@@ -50,9 +50,29 @@ class WrkResult:
         return self.socket_errors + self.status_errors
 
 
-def write_script(directory: Path) -> Path:
-    path = directory / "wrk_done.lua"
-    path.write_text(DONE_SCRIPT)
+VARY_SCRIPT = r"""
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("thread_no", threads)
+end
+init = function(args)
+  math.randomseed(os.time() * 100 + (thread_no or 0))
+end
+request = function()
+  return wrk.format(nil, PREFIX .. math.random(1, 2000000000))
+end
+"""
+
+
+def write_script(directory: Path, vary_prefix: str | None = None, name: str = "wrk_done") -> Path:
+    """The Lua script for wrk; with `vary_prefix`, each request's path is the prefix
+    plus a random number (one seed per wrk thread)."""
+    path = directory / f"{name}.lua"
+    text = DONE_SCRIPT
+    if vary_prefix is not None:
+        text = f"PREFIX = {json.dumps(vary_prefix)}\n" + VARY_SCRIPT + text
+    path.write_text(text)
     return path
 
 

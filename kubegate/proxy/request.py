@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from kubegate.compile.snapshot import RouteTarget
     from kubegate.observability.otel import RequestSpan, RequestTracer
     from kubegate.proxy.client import ClientConnection
+    from kubegate.proxy.server import ServerState
 
 PUBLISHED = PUBLISHED_HOST.encode()
 TRACE_HEADER = b"x-kubegate-trace"
@@ -158,15 +159,21 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
         host = parsed_url.host + (b":%d" % parsed_url.port if parsed_url.port else b"")
     else:
         return _local(conn, 400, "Bad request: unsupported request target form", False)
-    try:
-        segments, normalised = split_path(path.decode("ascii"))
-    except (BadPath, UnicodeDecodeError) as exc:
-        return _local(conn, 400, f"Bad request: invalid path ({exc})", False)
-
-    method_text = method.decode("ascii")
-    match = server.snapshot.router.lookup(method_text, segments)
-    if match is None:
+    # -- routing: recent results are kept per snapshot (a hot path is routed once)
+    route_key = method + b" " + path
+    routes = server.routes
+    route = routes.get(route_key, MISSING)
+    if route is MISSING:
+        try:
+            route = _route(server, method, path)
+        except (BadPath, UnicodeDecodeError) as exc:
+            return _local(conn, 400, f"Bad request: invalid path ({exc})", False)
+        if len(routes) >= ROUTE_CACHE_SIZE:
+            routes.clear()
+        routes[route_key] = route
+    if route is None:
         return _local(conn, 404, NOT_FOUND_MESSAGE, keep_alive, head_only)
+    match, method_text, normalised, upstream_path = route
     target = match.target
     if target.static is not None:
         return _published(conn, target.static, host, keep_alive, head_only)
@@ -185,14 +192,11 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
             fwd = [line for line in fwd if line.split(b":", 1)[0].lower() not in tokens]
 
     # -- the upstream request head
-    depth = len(segments) - len(match.rest)
     backend = target.backend
-    rest_path = normalised if depth == 0 else "/" + "/".join(normalised.split("/")[depth + 1:])
     if target.pipeline is not None:
         return policy_exchange(conn, match, method_text, normalised, query, headers, host,
                                keep_alive and not is_upgrade, head_only, version == "1.0")
-    upstream_path = backend.base_path + rest_path
-    lines = [method, b" ", upstream_path.encode("ascii")]
+    lines = [method, b" ", upstream_path]
     if query:
         lines += (b"?", query)
     lines += (b" HTTP/1.1\r\nhost: ", backend.host_header, CRLF)
@@ -228,6 +232,26 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
     ex.rid = rid
     ex.span = span
     return ex
+
+
+MISSING = object()
+ROUTE_CACHE_SIZE = 4096  # distinct method + path pairs kept per worker
+
+
+def _route(server: ServerState, method: bytes, path: bytes
+           ) -> tuple[Match[RouteTarget], str, str, bytes] | None:
+    """Route a request path on the current snapshot: (match, method, normalised path,
+    the path sent upstream), or None when no operation matches. BadPath or
+    UnicodeDecodeError for a path that cannot be routed safely."""
+    segments, normalised = split_path(path.decode("ascii"))
+    method_text = method.decode("ascii")
+    match = server.snapshot.router.lookup(method_text, segments)
+    if match is None:
+        return None
+    depth = len(segments) - len(match.rest)
+    rest_path = normalised if depth == 0 else "/" + "/".join(normalised.split("/")[depth + 1:])
+    upstream = (match.target.backend.base_path + rest_path).encode("ascii")
+    return match, method_text, normalised, upstream
 
 
 def start_span(tracer: RequestTracer, method: str, target: RouteTarget, path: str,

@@ -61,6 +61,10 @@ class ServerState:
         self.backend_cache: dict[str, Any] = {}  # set-backend-service URLs, parsed once
         self.valid_hosts: set[bytes] = set()  # Host values already checked
         self.route_infos: dict[int, tuple[Any, Any, Any]] = {}  # context.Api/Operation per route
+        self.routes: dict[bytes, Any] = {}
+        """Recent routing results of the current snapshot: b"METHOD /raw/path" -> (match,
+        method text, normalised path, upstream path) or None for no route. Emptied by
+        `install` and when it reaches request.ROUTE_CACHE_SIZE entries."""
         obs = gateway.observability
         self.metrics = RequestMetrics()
         self.access_log: AccessLog | None = (
@@ -82,6 +86,7 @@ class ServerState:
 
     def install(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
+        self.routes = {}  # results of the old snapshot's router must not outlive it
 
     def next_request_id(self) -> bytes:
         """Unique per gateway process: a random prefix, the pid and a counter."""

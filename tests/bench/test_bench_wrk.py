@@ -1,5 +1,6 @@
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,47 @@ def test_command_has_threads_connections_headers_script(tmp_path: Path) -> None:
 
 def test_command_never_uses_more_threads_than_connections() -> None:
     assert "-t1" in wrk.command("http://127.0.0.1:1/", connections=1, duration_s=1)
+
+
+def test_vary_script_randomises_the_last_segment(tmp_path: Path) -> None:
+    plain = wrk.write_script(tmp_path).read_text()
+    assert "request = function" not in plain  # fixed path: wrk's own request
+    varied = wrk.write_script(tmp_path, "/svc0500/res10/", name="v").read_text()
+    assert varied.startswith('PREFIX = "/svc0500/res10/"')
+    assert "math.random" in varied and "thread:set" in varied
+    assert wrk.DONE_SCRIPT in varied  # still prints the JSON summary
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_vary_script_sends_distinct_paths(tmp_path: Path) -> None:
+    """Run the script against a tiny server: every request path differs."""
+    import http.server
+    import subprocess
+    import threading
+
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        script = wrk.write_script(tmp_path, "/a/b/", name="v")
+        url = f"http://127.0.0.1:{server.server_address[1]}/a/b/1"
+        subprocess.run(wrk.command(url, connections=2, duration_s=1, script=script),
+                       capture_output=True, timeout=30, check=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(seen) > 20 and all(p.startswith("/a/b/") for p in seen)
+    assert len(set(seen)) > 0.9 * len(seen)
