@@ -21,7 +21,7 @@ Build it with ``PolicyContext.for_request(...)`` (same arguments as ``Context``)
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .context import Context
@@ -46,11 +46,11 @@ class PolicyContext(Context):
 @dataclass(frozen=True, slots=True)
 class ProxyRoute:
     """An HTTP proxy for the backend call: ``authorization`` is the
-    ``Proxy-Authorization`` value (Basic), or None."""
+    ``Proxy-Authorization`` value (Basic), or None; kept out of ``repr`` (logs, traces)."""
 
     host: str
     port: int
-    authorization: bytes | None = None
+    authorization: bytes | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:

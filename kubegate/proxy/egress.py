@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from typing import Any
 
 from kubegate.compile.backends import Backend
@@ -24,6 +25,7 @@ from kubegate.policies.state import ProxyRoute
 from kubegate.proxy.upstream import MAX_RESPONSE_HEAD, Pool, Pools, UpstreamConnection
 
 Extra = list[tuple[bytes, bytes]]
+log = logging.getLogger("kubegate.proxy.egress")
 
 
 def route(pools: Pools, backend: Backend, certificate: Any, via: ProxyRoute | None
@@ -78,12 +80,17 @@ class ConnectAnswer(asyncio.Protocol):
             return
         line = self.head.split(b"\r\n", 1)[0].decode("latin-1")
         parts = line.split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        code = parts[1] if len(parts) > 1 else ""
+        if (not parts[0].startswith("HTTP/1.") or len(code) != 3
+                or any(c not in "0123456789" for c in code)):
             self.answer.set_exception(ConnectionError(0, f"proxy sent {line[:80]!r}"))
-        elif self.head[end + 4:]:
+            return
+        status = int(code)
+        # The status first: a refusal (407 ...) may carry a body, which is not read.
+        if 200 <= status < 300 and self.head[end + 4:]:
             self.answer.set_exception(ConnectionError(0, "proxy sent bytes after its answer"))
         else:
-            self.answer.set_result((int(parts[1]), parts[2] if len(parts) > 2 else ""))
+            self.answer.set_result((status, parts[2] if len(parts) > 2 else ""))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.answer.done():
@@ -109,17 +116,29 @@ class TunnelPool(Pool):
     async def _open(self) -> UpstreamConnection:
         loop = asyncio.get_running_loop()
         b, via = self.backend, self.via
-        transport, answer = await loop.create_connection(ConnectAnswer, via.host, via.port)
+        authority = (f"[{b.host}]" if ":" in b.host else b.host) + f":{b.port}"
+        # The details (the proxy's address, its answer) go to the log only: the message
+        # of these errors reaches the client (connect_failure).
         try:
-            authority = (f"[{b.host}]" if ":" in b.host else b.host) + f":{b.port}"
+            transport, answer = await loop.create_connection(ConnectAnswer, via.host, via.port)
+        except TimeoutError:
+            raise
+        except OSError as exc:
+            log.warning("proxy %s unreachable for CONNECT %s: %s", via.url, authority, exc)
+            raise ConnectionRefusedError(exc.errno or 0, "the HTTP proxy is unreachable") from None
+        try:
             head = f"CONNECT {authority} HTTP/1.1\r\nhost: {authority}\r\n".encode("ascii")
             if via.authorization:
                 head += b"proxy-authorization: " + via.authorization + b"\r\n"
             transport.write(head + b"\r\n")
-            status, phrase = await answer.answer
-            if status != 200:
-                raise ConnectionRefusedError(0, f"proxy {via.url} refused CONNECT {authority}: "
-                                                f"{status} {phrase}".strip())
+            try:
+                status, phrase = await answer.answer
+            except ConnectionError as exc:
+                log.warning("proxy %s: CONNECT %s failed: %s", via.url, authority, exc)
+                raise ConnectionError(0, "the HTTP proxy did not open the tunnel") from None
+            if not 200 <= status < 300:
+                log.warning("proxy %s refused CONNECT %s: %s %s", via.url, authority, status, phrase)
+                raise ConnectionRefusedError(0, f"the HTTP proxy refused the tunnel ({status})")
             conn = UpstreamConnection(self)
             assert self._ssl is not None
             tls = await loop.start_tls(transport, conn, self._ssl, server_hostname=b.host)

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from kubegate.compile.backends import parse_backend
 from kubegate.model.config import REDIS_URL_ENV, Config
+from kubegate.model.errors import ConfigError
 from kubegate.policies.errors import BackendError
 from kubegate.services.counters import CounterStore, HostCounterClient, MemoryCounterStore
 from kubegate.services.jwt import OpenIdRegistry
@@ -87,16 +88,49 @@ class WorkerServices:
         await self.counters.close()
 
     async def http(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None,
-                   timeout: float) -> tuple[int, str, list[tuple[str, str]], bytes]:
-        """The `send-request` client: one buffered request through the worker's pools."""
+                   timeout: float, certificate: Any = None, proxy: Any = None
+                   ) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        """The `send-request` client: one buffered request through the worker's pools,
+        answered within `timeout` seconds (else a 504). `url` is http(s), or a Service
+        (`k8s://ns/svc:port/path`, `nodeport://...`). `certificate` (a client
+        certificate) and `proxy` (a ProxyRoute) choose the way as for the backend call
+        (egress.py: forward-request's redirect hops)."""
+        import asyncio
+
+        from kubegate.proxy import egress
         from kubegate.proxy.forward import forward
 
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
+        origin, path = split_url(url)
         try:
             backend = parse_backend(origin, "send-request")
-        except Exception as exc:
-            raise BackendError(500, f"send-request: invalid URL {url!r}: {exc}") from None
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        except (ConfigError, ValueError) as exc:
+            log.info("send-request: invalid URL %r: %s", url, exc)
+            raise BackendError(500, f"send-request: invalid URL {url!r}") from None
         state = self._state()
-        return await forward(state, backend, method, path, headers, body, [], state.max_body)
+        pool = None
+        extra: list[tuple[bytes, bytes]] = []
+        if certificate is not None or proxy is not None:
+            pool, backend, extra = egress.route(state.pools, backend, certificate, proxy)
+        try:
+            return await asyncio.wait_for(
+                forward(state, backend, method, path, headers, body, extra, state.max_body, pool),
+                timeout)
+        except TimeoutError:
+            raise BackendError(504, f"send-request: no answer within {timeout:g} s") from None
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """(origin, path and query) of an absolute URL. The origin of a Service URL
+    (`k8s://ns/svc:port/path`) names namespace and service, as parse_backend reads it."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in ("k8s", "nodeport"):
+        namespace, _, after = rest.partition("/")
+        end = min([i for i in (after.find(c) for c in "/?#") if i >= 0], default=len(after))
+        tail = after[end:]
+        parts = urlsplit("http://service" + (tail if tail.startswith("/") else "/" + tail))
+        origin = f"{scheme.lower()}://{namespace}/{after[:end]}"
+    else:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return origin, path

@@ -12,6 +12,8 @@ leaves its pool; one that closes while owned tells its owner.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import ssl
 import time
 from collections.abc import Callable
@@ -28,11 +30,19 @@ if TYPE_CHECKING:
 MAX_RESPONSE_HEAD = 64 * 1024  # bytes of status line and headers a backend may send
 
 
+log = logging.getLogger("kubegate.proxy")
+
+
 def connect_failure(exc: OSError) -> tuple[int, str]:
-    """The status and message for a backend connection that could not be made."""
+    """The status and message for a backend connection that could not be made. The
+    message goes to the client, so it names the kind of failure, never the address
+    (asyncio's "Connect call failed ('10.1.2.3', 8080)"): that is logged instead."""
     if isinstance(exc, TimeoutError):
         return 504, "Backend connection timed out"
-    return 502, f"Backend unavailable: {exc.strerror or type(exc).__name__}"
+    log.info("backend connection failed: %s", exc)
+    # errno: the system's wording; none: one of our own messages (egress.py), already safe
+    reason = os.strerror(exc.errno) if exc.errno else (str(exc) or type(exc).__name__)
+    return 502, f"Backend unavailable: {reason}"
 
 
 class Clock(Protocol):
@@ -341,13 +351,27 @@ class Pools:
                                                    self.response_timeout, self.clock)
         return pool
 
+    MAX_VARIANTS = 256  # variant pools kept; the least recently used beyond are dropped
+
     def variant(self, backend: Backend, extra: tuple[str, ...], make: Callable[[], Pool]) -> Pool:
         """The pool for `backend` reached another way (egress.py: a client certificate,
-        an HTTP proxy tunnel); `extra` names the way, `make` builds the pool once."""
+        an HTTP proxy tunnel); `extra` names the way, `make` builds the pool once.
+
+        Certificates and proxy credentials may be computed per request, so at most
+        MAX_VARIANTS such pools are kept (their keys are the `_pools` keys longer than a
+        backend key, in least recently used order): the oldest is dropped with its idle
+        connections, and its busy ones close when released (max_idle 0)."""
         key = (*backend.key, *extra)
-        pool = self._pools.get(key)
+        pools = self._pools
+        pool = pools.pop(key, None)  # re-inserted below: the dict's order is the use order
         if pool is None:
-            pool = self._pools[key] = make()
+            pool = make()
+            variants = [k for k in pools if len(k) > 3]
+            for old in variants[:max(0, len(variants) + 1 - self.MAX_VARIANTS)]:
+                retired = pools.pop(old)
+                retired.max_idle = 0
+                retired.close_all()
+        pools[key] = pool
         return pool
 
     def sweep(self, cutoff: float) -> None:

@@ -1,5 +1,4 @@
-"""set-header with a name expression, cross-domain, redirect-content-urls, xsl-transform
-and forward-request follow-redirects."""
+"""set-header with a name expression, cross-domain, redirect-content-urls, xsl-transform."""
 
 from __future__ import annotations
 
@@ -9,8 +8,7 @@ from typing import Any
 import pytest
 
 from kubegate.model.errors import ConfigError
-from kubegate.policies.compiler import CompileEnv
-from kubegate.policies.context import ApiInfo, Response
+from kubegate.policies.context import ApiInfo
 
 from .helpers import FakeBackend, doc, err, make_ctx, pipeline, run
 
@@ -145,83 +143,4 @@ def test_xsl_transform_invalid_stylesheet_is_a_compile_error() -> None:
                              '<xsl:nonsense /></xsl:stylesheet></xsl-transform>'))
 
 
-# -- forward-request follow-redirects -------------------------------------------------------
-class Client:
-    """The send-request HTTP client: scripted answers by URL."""
-
-    def __init__(self, answers: dict[str, tuple[int, list[tuple[str, str]], bytes]]) -> None:
-        self.answers = answers
-        self.calls: list[tuple[str, str, dict[str, str], bytes]] = []
-
-    async def __call__(self, method: str, url: str, headers: list[tuple[str, str]],
-                       body: bytes, timeout: float) -> tuple[int, str, list[tuple[str, str]], bytes]:
-        self.calls.append((method, url, dict(headers), body))
-        status, hdrs, data = self.answers[url]
-        return status, "", hdrs, data
-
-
-FOLLOW = doc(backend='<forward-request follow-redirects="true" />')
-
-
-def redirecting(status: int, location: str) -> FakeBackend:
-    return FakeBackend(status=status, headers=[("Location", location)], body=b"moved")
-
-
-async def test_relative_redirect_is_followed_against_the_backend_url() -> None:
-    client = Client({"http://backend:8080/v1/new?x=1": (200, [], b"final")})
-    ctx = api_ctx(path="/api/orders/1", headers=[("Authorization", "Bearer t")])
-    ctx, _ = await run(FOLLOW, ctx, redirecting(302, "/v1/new?x=1"),
-                       CompileEnv(services={"http": client}))
-    assert ctx.Response.StatusCode == 200 and ctx.Response.Body.content == b"final"
-    method, _, headers, _ = client.calls[0]
-    assert method == "GET" and "Authorization" not in headers
-
-
-@pytest.mark.parametrize("status, method, expect_method, expect_body", [
-    (303, "PUT", "GET", b""), (302, "POST", "GET", b""), (307, "POST", "POST", b"data"),
-    (308, "PUT", "PUT", b"data"), (301, "PUT", "PUT", b"data"),
-])
-async def test_redirect_method_rules(status: int, method: str, expect_method: str,
-                                     expect_body: bytes) -> None:
-    client = Client({"https://elsewhere.example/x": (201, [], b"ok")})
-    ctx = api_ctx(method=method, body=b"data")
-    ctx, _ = await run(FOLLOW, ctx, redirecting(status, "https://elsewhere.example/x"),
-                       CompileEnv(services={"http": client}))
-    assert ctx.Response.StatusCode == 201
-    assert client.calls[0][0] == expect_method and client.calls[0][3] == expect_body
-
-
-async def test_redirect_chain_is_bounded() -> None:
-    client = Client({"http://backend:8080/loop": (302, [("Location", "/loop")], b"")})
-    ctx, _ = await run(FOLLOW, api_ctx(), redirecting(302, "/loop"),
-                       CompileEnv(services={"http": client}))
-    assert ctx.Response.StatusCode == 302 and len(client.calls) == 50
-
-
-async def test_https_to_http_redirect_is_not_followed() -> None:
-    client = Client({})
-    ctx = make_ctx()
-    ctx.Api = ApiInfo(Id="o", Name="o", Path="api", ServiceUrl="https://secure.example")
-    ctx, _ = await run(FOLLOW, ctx, redirecting(302, "http://plain.example/"),
-                       CompileEnv(services={"http": client}))
-    assert ctx.Response.StatusCode == 302 and not client.calls
-
-
-async def test_without_follow_redirects_the_redirect_is_returned() -> None:
-    ctx, _ = await run(doc(backend="<forward-request />"), api_ctx(), redirecting(302, "/x"))
-    assert ctx.Response.StatusCode == 302
-
-
-async def test_follow_redirects_keeps_the_response_buffered() -> None:
-    """The data plane streams only when ctx.send is its own callback: the first request
-    must go out with ctx.send wrapped."""
-    seen: list[bool] = []
-    inner = FakeBackend()
-
-    async def send(ctx: Any) -> None:
-        seen.append(ctx.send is send)
-        await inner(ctx)
-        ctx.Response = Response(200, "OK", [], b"x")
-    ctx = api_ctx()
-    await pipeline(FOLLOW, CompileEnv(services={"http": Client({})})).execute(ctx, send)
-    assert seen == [False]
+# forward-request follow-redirects: tests/policies/test_forward_redirects.py

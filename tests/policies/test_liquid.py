@@ -199,3 +199,127 @@ async def test_render_error_goes_to_on_error() -> None:
     ctx, backend = await run(xml, make_ctx(method="POST", body=b"x"))
     assert not backend.calls and ctx.Response.StatusCode == 500
     assert "division by zero" in err(ctx).Message
+
+
+# -- hardening (security review, section 4) -------------------------------------------
+def test_uniq_is_linear() -> None:
+    from kubegate.policies.liquid.filters import FILTERS
+
+    class Item:
+        compared = 0
+
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def __eq__(self, other: object) -> bool:
+            Item.compared += 1
+            return isinstance(other, Item) and other.n == self.n
+
+        def __hash__(self) -> int:
+            return self.n
+
+    items = [Item(n) for n in range(2000)] * 2
+    out = FILTERS["Uniq"](items)
+    assert [i.n for i in out] == list(range(2000))
+    assert Item.compared <= 2 * len(items)  # a list scan compares ~n^2/2 times
+    assert render("{{ d | Uniq | Size }}", d=[{"a": 1}, {"a": 1}, [1], [1], 1]) == "3"
+
+
+@pytest.mark.parametrize("source, needle", [
+    ("{% assign a = s | Replace: 'x', r %}{{ a | Size }}", "Replace"),
+    ("{% assign a = s | ReplaceFirst: 'x', big %}{{ a | Size }}", "Replace"),
+    ("{% assign a = 'x' %}" + "{% assign a = a | Append: a %}" * 30 + "{{ a | Size }}", "Append"),
+    ("{% assign a = 'x' %}" + "{% assign a = a | Prepend: a %}" * 30 + "{{ a | Size }}",
+     "Prepend"),
+    ("{% assign a = l | Join: r %}{{ a | Size }}", "Join"),
+    ("{% assign a = u | UrlEncode %}{{ a | Size }}", "UrlEncode"),
+])
+def test_string_filters_check_the_length_before_building(source: str, needle: str) -> None:
+    variables = {"s": "x" * 4000, "r": "y" * 5000, "big": "y" * 17_000_000, "l": [""] * 4000,
+                 "u": "\u00e9" * 3_000_000}
+    with pytest.raises(LiquidError, match=f"{needle}.*exceed"):
+        render(source, **variables)
+
+
+def _deep(n: int) -> list[object]:
+    deep: list[object] = []
+    for _ in range(n):
+        deep = [deep]
+    return deep
+
+
+@pytest.mark.parametrize("source, variables", [
+    ("{% for i in (1..n) %}{% endfor %}", {"n": float("inf")}),  # OverflowError
+    ("{{ n | Times: n }}", {"n": int("9" * 4000)}),  # an 8000-digit number: ValueError
+    ("{{ l }}", {"l": _deep(5000)}),  # RecursionError
+    ("{{ n | Date: 'yyyy' }}x", {"n": 1e20}),  # OverflowError / OSError in fromtimestamp
+])
+def test_runtime_failures_are_liquid_errors(source: str, variables: dict[str, object]) -> None:
+    try:
+        render(source, **variables)
+    except LiquidError:
+        pass  # anything else (TypeError, RecursionError, ...) fails the test
+
+
+def test_huge_numbers_are_refused_and_contains_on_maps_is_safe() -> None:
+    with pytest.raises(LiquidError, match="Times: the result is too large"):
+        render("{{ n | Times: n }}", n=int("9" * 4000))
+    assert render("{% if a contains b %}y{% else %}n{% endif %}", a={"k": 1}, b={"k": 1}) == "n"
+    assert render("{% if a contains b %}y{% else %}n{% endif %}", a={"k": 1}, b="k") == "y"
+    assert render("{% if a contains b %}y{% endif %}", a=[[1]], b=[1]) == "y"
+    with pytest.raises(LiquidError, match="whole number"):
+        render("{% for i in (1..n) %}{% endfor %}", n=float("inf"))
+
+
+async def test_a_crashing_template_takes_the_template_error_path() -> None:
+    xml = liquid("{% for i in (1..body.n) %}{% endfor %}{% if body.a contains body.b %}{% endif %}")
+    ctx = make_ctx(method="POST", headers=[("Content-Type", "application/json")],
+                   body=b'{"n": Infinity}')
+    ctx, backend = await run(xml, ctx)
+    assert not backend.calls and ctx.Response.StatusCode == 500
+    assert err(ctx).Reason != "PolicyExecutionFailure"
+    assert "liquid template" in err(ctx).Message
+
+
+@pytest.mark.parametrize("source, needle, line, column", [
+    ("ab\n  {{ a", "'{{' is not closed by '}}'", 2, 3),
+    ("{% if a %\nx", "'{%' is not closed by '%}'", 1, 1),
+    ("{{ a \n{{ b }}", "'{{' is not closed", 1, 1),
+    ("{% %}", "a tag needs a name", 1, 1),
+    ("x{{ x | Upcase: 1, 2 }}", "filter Upcase takes 0 arguments, 2 given", 1, 2),
+    ("{{ x | Slice }}", "filter Slice takes 1 to 2 arguments, 0 given", 1, 1),
+    ("{{ x | DividedBy: 1, 2 }}", "filter DividedBy takes 1 argument, 2 given", 1, 1),
+    ("a\nb {% if x %}\n{% for i in l %}{% endfor %}\nmore", "'if' is not closed", 2, 3),
+    ("{% for i in l %}\n{% if x %}{% endif %}", "'for' is not closed", 1, 1),
+    ("{% if a %}" * 400 + "{% endif %}" * 400, "nested more than 100 deep", 1, 1001),
+    ("{{ " + "a[" * 400 + "0" + "]" * 400 + " }}", "nested more than 100 deep", 1, 1),
+])
+def test_malformed_templates(source: str, needle: str, line: int, column: int) -> None:
+    with pytest.raises(LiquidSyntaxError, match=needle) as info:
+        Template(source)
+    assert (info.value.line, info.value.column) == (line, column)
+
+
+def test_many_unclosed_outputs_are_found_in_linear_time() -> None:
+    import time
+    start = time.perf_counter()
+    for source in ("{{ " * 100_000, "{{ a }}" * 50_000 + "{{ " * 50_000,
+                   "{% " * 100_000 + "%}"):
+        with pytest.raises(LiquidSyntaxError, match="not closed"):
+            Template(source)
+    assert time.perf_counter() - start < 2  # the old regex took minutes on these
+
+
+def test_deep_nesting_is_a_compile_problem_not_a_crash() -> None:
+    xml = liquid("{% if a %}" * 2000 + "x" + "{% endif %}" * 2000)
+    with pytest.raises(ConfigError, match="nested more than 100 deep"):
+        pipeline(xml)
+
+
+def test_syntax_error_column_in_the_document() -> None:
+    xml = ('<policies><inbound><set-body template="liquid">ab {{ x | Upcase: 1 }}'
+           '</set-body></inbound></policies>')
+    with pytest.raises(ConfigError) as info:
+        pipeline(xml)
+    problem = info.value.problems[0]
+    assert (problem.line, problem.column) == (1, 51)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from kubegate.policies.errors import BackendError
 from kubegate.policies.state import ProxyRoute
 from kubegate.proxy.egress import ConnectAnswer, TunnelPool, route
 from kubegate.proxy.forward import request_head
-from kubegate.proxy.upstream import Pools
+from kubegate.proxy.upstream import Pool, Pools, connect_failure
 from kubegate.services.certificates import HeldCertificate
 from tests.policies.x509_factory import Pki
 
@@ -84,6 +85,12 @@ def test_certificate_without_key_is_a_500() -> None:
      (407, "Proxy Authentication Required")),
     ([b"SSH-2.0-OpenSSH\r\n\r\n"], "proxy sent"),
     ([b"HTTP/1.1 200 OK\r\n\r\nextra"], "bytes after its answer"),
+    # a refusal with a body: the status counts, the body is not read
+    ([b"HTTP/1.1 407 Proxy Authentication Required\r\ncontent-length: 4\r\n\r\ndeny"],
+     (407, "Proxy Authentication Required")),
+    ([b"HTTP/1.1 204 No Content\r\n\r\n"], (204, "No Content")),  # any 2xx opens it
+    ([b"HTTP/1.1 \xc2\xb200 OK\r\n\r\n"], "proxy sent"),  # not ASCII digits
+    ([b"HTTP/1.1 \xb2\xb2\xb2 OK\r\n\r\n"], "proxy sent"),  # latin-1 superscripts
 ])
 async def test_connect_answer(data: list[bytes], result: Any) -> None:
     answer = ConnectAnswer()
@@ -101,3 +108,109 @@ async def test_connect_answer_lost() -> None:
     answer.connection_lost(None)
     with pytest.raises(ConnectionResetError):
         await asyncio.wait_for(answer.answer, 1)
+
+
+def test_proxy_route_repr_hides_the_credentials() -> None:
+    via = ProxyRoute("10.0.0.5", 3128, b"Basic c2VjcmV0OnB3")
+    assert "c2VjcmV0" not in repr(via) and "10.0.0.5" in repr(via)
+
+
+class FakeProxy:
+    """A listening socket that answers every CONNECT with `answer`, then closes."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.server: asyncio.Server | None = None
+        self.seen = b""
+
+    async def __aenter__(self) -> ProxyRoute:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.seen = await reader.readuntil(b"\r\n\r\n")
+            writer.write(self.answer)
+            await writer.drain()
+            writer.close()
+        self.server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return ProxyRoute("127.0.0.1", port, b"Basic YTpi")
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
+def tunnel(via: ProxyRoute) -> TunnelPool:
+    return route(pools(), parse_backend("https://api.example"), None, via)[0]  # type: ignore[no-any-return]
+
+
+async def test_refused_connect_hides_the_proxy_address(caplog: pytest.LogCaptureFixture) -> None:
+    async with FakeProxy(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                         b"content-length: 4\r\n\r\ndeny") as via:
+        with pytest.raises(ConnectionRefusedError) as info:
+            await tunnel(via).connect()
+    status, message = connect_failure(info.value)
+    assert status == 502 and "407" in message
+    assert "127.0.0.1" not in message and str(via.port) not in message
+    assert f"127.0.0.1:{via.port}" in caplog.text and "407" in caplog.text  # logged instead
+
+
+async def test_unreachable_proxy_hides_its_address(caplog: pytest.LogCaptureFixture) -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # bound, never listening: refused
+    port = sock.getsockname()[1]
+    try:
+        with pytest.raises(OSError) as info:
+            await tunnel(ProxyRoute("127.0.0.1", port)).connect()
+    finally:
+        sock.close()
+    status, message = connect_failure(info.value)
+    assert status == 502 and "127.0.0.1" not in message and str(port) not in message
+    assert str(port) in caplog.text
+
+
+async def test_any_2xx_opens_the_tunnel() -> None:
+    """A 2xx other than 200 is success: the TLS handshake starts (and fails here, the
+    fake proxy hangs up), instead of a refusal."""
+    async with FakeProxy(b"HTTP/1.1 204 No Content\r\n\r\n") as via:
+        with pytest.raises(OSError) as info:
+            await tunnel(via).connect()
+    assert not isinstance(info.value, ConnectionRefusedError), info.value
+
+
+class FakeConn:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_variant_pools_are_bounded_least_recently_used_first() -> None:
+    p = pools()
+    p.MAX_VARIANTS = 2
+    backend = parse_backend("https://api.example")
+    plain = p.get(backend)
+
+    def make() -> Pool:
+        return Pool(backend, 8, 1.0)
+    a = p.variant(backend, ("cert", "a"), make)
+    idle = FakeConn()
+    a.idle.append(idle)  # type: ignore[arg-type]
+    b = p.variant(backend, ("cert", "b"), make)
+    assert p.variant(backend, ("cert", "a"), make) is a  # a used last: b is the oldest
+    c = p.variant(backend, ("cert", "c"), make)
+    assert p.variant(backend, ("cert", "a"), make) is a
+    assert p.variant(backend, ("cert", "c"), make) is c
+    assert p.variant(backend, ("cert", "b"), make) is not b  # b was dropped, a new one made
+    # now b (new) and c are kept, a was the least recently used: dropped, its idle closed
+    assert idle.closed and a.max_idle == 0 and not a.idle
+    assert len([k for k in p.stats() if "(cert" in k]) == 2
+    assert p.get(backend) is plain  # ordinary pools are never dropped
+
+
+def test_connect_failures_do_not_name_the_backend_address() -> None:
+    status, message = connect_failure(
+        ConnectionRefusedError(111, "Connect call failed ('10.1.2.3', 8080)"))
+    assert status == 502 and message == "Backend unavailable: Connection refused"
+    assert connect_failure(OSError())[1] == "Backend unavailable: OSError"
+    assert connect_failure(TimeoutError())[0] == 504

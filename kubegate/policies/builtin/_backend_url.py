@@ -37,11 +37,38 @@ def sent_url(ctx: Any) -> str | None:
     return None if base is None else base + backend_path(ctx)
 
 
+SERVICE_SCHEMES = ("k8s", "nodeport")
+
+
+def split_service(url: str) -> tuple[str, str] | None:
+    """``k8s://ns/svc:port/path?q`` -> (``k8s://ns/svc:port``, ``/path?q``); None for
+    other URLs. A Service URL's authority is namespace *and* service."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in SERVICE_SCHEMES:
+        return None
+    namespace, _, after = rest.partition("/")
+    end = len(after)
+    for stop in "/?#":
+        at = after.find(stop)
+        if at >= 0:
+            end = min(end, at)
+    path = after[end:]
+    return f"{scheme}://{namespace}/{after[:end]}", (path if path.startswith("/") else "/" + path)
+
+
 def resolve(base: str, location: str) -> str:
     """``location`` (absolute, or relative to ``base``) as an absolute URL; works
-    for ``k8s://`` and ``nodeport://`` bases too."""
+    for ``k8s://`` and ``nodeport://`` bases too (the Service stays; a network-path
+    reference ``//host/x`` from a Service backend means ``http://host/x``)."""
     if urlsplit(location).scheme:
         return location
+    service = split_service(base)
+    if service is not None:
+        if location.startswith("//"):
+            return "http:" + location
+        root, path = service
+        target = urlsplit(urljoin("http://service" + path, location))
+        return root + target.path + (f"?{target.query}" if target.query else "")
     scheme, sep, rest = base.partition("://")
     if not sep:
         return location
@@ -50,5 +77,8 @@ def resolve(base: str, location: str) -> str:
 
 
 def origin(url: str) -> str:
+    service = split_service(url)
+    if service is not None:
+        return service[0].lower()
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()

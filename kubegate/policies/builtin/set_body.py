@@ -40,8 +40,16 @@ def _liquid(el: PolicyElement, c: Compiler, path: str, response: bool) -> Step |
     try:
         template = Template(source)
     except LiquidSyntaxError as exc:
-        line = (el.where(TEXT_KEY)["line"] or el.line or 1) + exc.line - 1
-        c.problems.append(Problem(f"<set-body>: liquid template: {exc.message}", el.file, line))
+        where = el.where(TEXT_KEY)
+        first = where["line"] or el.line or 1
+        column = exc.column
+        if column is not None and exc.line == 1 and TEXT_KEY in el.positions:
+            column += where["column"] - 1
+        c.problems.append(Problem(f"<set-body>: liquid template: {exc.message}", el.file,
+                                  first + exc.line - 1, column))
+        return None
+    except RecursionError:  # the parser limits nesting; this is a last line of defence
+        c.problem(el, "liquid template: the template is nested too deeply")
         return None
     in_return = c.section == "return-response"
 

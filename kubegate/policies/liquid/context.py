@@ -9,7 +9,7 @@ its values joined with ``,``; iterating headers gives ``Key``/``Value`` pairs.
 ``body`` is the message body parsed by its Content-Type: JSON
 (``application/json``, ``text/json``, ``*+json``) or XML (``application/xml``,
 ``text/xml``, ``*+xml``, as ``{root: {child: ...}}``, attributes ``@name``);
-otherwise ``nil``.
+otherwise (or when it does not parse, or nests too deeply) ``nil``.
 """
 
 from __future__ import annotations
@@ -164,6 +164,6 @@ def parse_body(content: bytes | None, content_type: str | None) -> Any:
         if ctype in ("application/xml", "text/xml") or ctype.endswith("+xml"):
             root = fromstring(content)
             return {_local(root.tag): _xml_obj(root)}
-    except (ValueError, ParseError):
+    except (ValueError, ParseError, RecursionError):  # RecursionError: nested too deeply
         return None
     return None

@@ -3,12 +3,17 @@
 APIM runs DotLiquid in "C# mode": filter names are Pascal case (``AtLeast``, not
 ``at_least``) and ``Date`` takes .NET format strings. Semantics follow the Liquid
 documentation (Shopify), with C# integer arithmetic (division and modulo
-truncate toward zero). A filter that cannot apply raises ``LiquidError``.
+truncate toward zero). A filter that cannot apply raises ``LiquidError``, as
+does one whose text result would be longer than ``MAX_OUTPUT`` (checked before
+the text is built) or whose whole-number result has more than ``MAX_INT_BITS``
+bits. ``ARITY`` gives each filter's (fewest, most) arguments, checked when the
+template is parsed.
 """
 
 from __future__ import annotations
 
 import html
+import inspect
 import math
 import re
 from collections.abc import Callable
@@ -19,9 +24,10 @@ from urllib.parse import quote_plus, unquote_plus
 
 from kubegate.sources.apim.expressions.builtins import format_date
 
-from .values import LiquidError, member, to_text
+from .values import LiquidError, check_length, member, to_text
 
 Filter = Callable[..., Any]
+MAX_INT_BITS = 128
 
 
 def _num(value: Any) -> int | float:
@@ -40,9 +46,12 @@ def _num(value: Any) -> int | float:
         return 0
 
 
-def _arith(op: Callable[[Any, Any], Any]) -> Filter:
+def _arith(name: str, op: Callable[[Any, Any], Any]) -> Filter:
     def run(value: Any, other: Any = 0) -> Any:
-        return op(_num(value), _num(other))
+        result = op(_num(value), _num(other))
+        if isinstance(result, int) and result.bit_length() > MAX_INT_BITS:
+            raise LiquidError(f"{name}: the result is too large")
+        return result
     return run
 
 
@@ -126,9 +135,18 @@ def _sort(value: Any, prop: Any = None) -> list[Any]:
 
 def _uniq(value: Any) -> list[Any]:
     out: list[Any] = []
+    seen: set[Any] = set()
+    unhashable: list[Any] = []  # maps and lists: compared one by one
     for item in _seq(value):
-        if item not in out:
-            out.append(item)
+        try:
+            if item in seen:
+                continue
+            seen.add(item)
+        except TypeError:
+            if item in unhashable:
+                continue
+            unhashable.append(item)
+        out.append(item)
     return out
 
 
@@ -177,7 +195,10 @@ def _parse_date(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, ValueError, OSError):
+            return None
     text = to_text(value).strip()
     if text.lower() in ("now", "today"):
         return datetime.now(UTC)
@@ -201,7 +222,31 @@ def _default(value: Any, fallback: Any = "") -> Any:
 
 
 def _join(value: Any, sep: Any = " ") -> str:
-    return to_text(sep).join(to_text(v) for v in _seq(value))
+    parts, glue = [to_text(v) for v in _seq(value)], to_text(sep)
+    check_length(sum(map(len, parts)) + len(glue) * max(len(parts) - 1, 0), "Join")
+    return glue.join(parts)
+
+
+def _append(value: Any, other: Any = "") -> str:
+    a, b = to_text(value), to_text(other)
+    check_length(len(a) + len(b), "Append")
+    return a + b
+
+
+def _prepend(value: Any, other: Any = "") -> str:
+    a, b = to_text(value), to_text(other)
+    check_length(len(a) + len(b), "Prepend")
+    return b + a
+
+
+def _replace(value: Any, old: Any = "", new: Any = "", count: int = -1) -> str:
+    text, a, b = to_text(value), to_text(old), to_text(new)
+    if not a:
+        return text
+    if len(b) > len(a):
+        found = text.count(a) if count < 0 else min(text.count(a), count)
+        check_length(len(text) + found * (len(b) - len(a)), "Replace")
+    return text.replace(a, b, count)
 
 
 def _map(value: Any, prop: Any) -> list[Any]:
@@ -215,7 +260,7 @@ def _capitalize(value: Any) -> str:
 
 FILTERS: dict[str, Filter] = {
     "Abs": lambda v: abs(_num(v)),
-    "Append": lambda v, s="": to_text(v) + to_text(s),
+    "Append": _append,
     "AtLeast": lambda v, n=0: max(_num(v), _num(n)),
     "AtMost": lambda v, n=0: min(_num(v), _num(n)),
     "Capitalize": _capitalize,
@@ -232,16 +277,15 @@ FILTERS: dict[str, Filter] = {
     "Last": _last,
     "Lstrip": lambda v: to_text(v).lstrip(),
     "Map": _map,
-    "Minus": _arith(lambda a, b: a - b),
+    "Minus": _arith("Minus", lambda a, b: a - b),
     "Modulo": _modulo,
     "NewlineToBr": lambda v: re.sub(r"(\r?\n)", r"<br />\1", to_text(v)),
-    "Plus": _arith(lambda a, b: a + b),
-    "Prepend": lambda v, s="": to_text(s) + to_text(v),
+    "Plus": _arith("Plus", lambda a, b: a + b),
+    "Prepend": _prepend,
     "Remove": lambda v, s="": to_text(v).replace(to_text(s), "") if to_text(s) else to_text(v),
     "RemoveFirst": lambda v, s="": to_text(v).replace(to_text(s), "", 1),
-    "Replace": lambda v, a="", b="": to_text(v).replace(to_text(a), to_text(b))
-    if to_text(a) else to_text(v),
-    "ReplaceFirst": lambda v, a="", b="": to_text(v).replace(to_text(a), to_text(b), 1),
+    "Replace": lambda v, a="", b="": _replace(v, a, b),
+    "ReplaceFirst": lambda v, a="", b="": _replace(v, a, b, 1),
     "Round": _round,
     "Rstrip": lambda v: to_text(v).rstrip(),
     "Size": _size,
@@ -251,7 +295,7 @@ FILTERS: dict[str, Filter] = {
     "Strip": lambda v: to_text(v).strip(),
     "StripHtml": _strip_html,
     "StripNewlines": lambda v: re.sub(r"\r?\n", "", to_text(v)),
-    "Times": _arith(lambda a, b: a * b),
+    "Times": _arith("Times", lambda a, b: a * b),
     "Truncate": _truncate,
     "TruncateWords": _truncate_words,
     "Uniq": _uniq,
@@ -260,6 +304,14 @@ FILTERS: dict[str, Filter] = {
     "UrlEncode": lambda v: quote_plus(to_text(v)),
 }
 _BY_FOLDED = {name.lower(): name for name in FILTERS}
+
+
+def _arity(f: Filter) -> tuple[int, int]:
+    params = list(inspect.signature(f).parameters.values())[1:]  # the first is the input
+    return sum(p.default is p.empty for p in params), len(params)
+
+
+ARITY: dict[str, tuple[int, int]] = {name: _arity(f) for name, f in FILTERS.items()}
 
 
 def filter_hint(name: str) -> str:

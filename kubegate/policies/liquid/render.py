@@ -3,8 +3,11 @@
 A ``Template`` is parsed once and rendered per request with fresh scopes.
 ``assign`` and ``capture`` write the outermost scope (as Liquid does); a ``for``
 loop's variable and ``forloop`` live in a scope of their own. Rendering is
-bounded: at most ``MAX_STEPS`` loop iterations and ``MAX_OUTPUT`` characters,
-beyond which it fails with ``LiquidError`` instead of running away.
+bounded: at most ``MAX_STEPS`` loop iterations and ``MAX_OUTPUT`` characters
+(of output, and of any text a filter builds), beyond which it fails with
+``LiquidError`` instead of running away. Any other failure while rendering
+(``TypeError``, ``ValueError``, ``OverflowError``, ``RecursionError`` from odd
+data) is a ``LiquidError`` too, so a template error never crashes the caller.
 """
 
 from __future__ import annotations
@@ -29,10 +32,9 @@ from .parse import (
     Special,
     parse,
 )
-from .values import Drop, LiquidError, items_of, member, to_text, truthy
+from .values import MAX_OUTPUT, Drop, LiquidError, items_of, member, to_text, truthy
 
 MAX_STEPS = 100_000
-MAX_OUTPUT = 16 * 1024 * 1024
 MAX_RANGE = 100_000
 
 
@@ -87,6 +89,8 @@ class _Run:
                 raise
             except (TypeError, ValueError, OverflowError) as exc:
                 raise LiquidError(f"filter {name}: {exc}") from None
+            if isinstance(value, str) and len(value) > MAX_OUTPUT:
+                raise LiquidError(f"filter {name}: the text exceeds {MAX_OUTPUT} characters")
         return value
 
     def test(self, cond: Condition) -> bool:
@@ -107,7 +111,7 @@ class _Run:
             if isinstance(left, list | tuple):
                 return right in left
             if isinstance(left, dict):
-                return right in left
+                return isinstance(right, str | int | float) and right in left
             return False
         if c.op in ("==", "!="):
             same = _equal(left, right)
@@ -201,7 +205,7 @@ class _Run:
 def _int(value: Any) -> int:
     try:
         return int(value) if not isinstance(value, str) else int(value.strip() or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise LiquidError(f"expected a whole number, got {to_text(value)!r}") from None
 
 
@@ -246,6 +250,8 @@ class Template:
         run = _Run(variables)
         try:
             run.render(self.nodes, out)
+            return "".join(out)
         except _Jump:  # pragma: no cover - the parser rejects break/continue outside loops
-            pass
-        return "".join(out)
+            return "".join(out)
+        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+            raise LiquidError(f"{type(exc).__name__}: {exc}") from None

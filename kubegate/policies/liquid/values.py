@@ -20,6 +20,16 @@ class LiquidError(Exception):
     """A template failed while rendering (bad filter input, a limit reached)."""
 
 
+MAX_OUTPUT = 16 * 1024 * 1024
+"""The longest text a template may produce, or build in between (filters check it)."""
+
+
+def check_length(size: int, what: str) -> None:
+    """Fail before building a text longer than ``MAX_OUTPUT``."""
+    if size > MAX_OUTPUT:
+        raise LiquidError(f"{what}: the text would exceed {MAX_OUTPUT} characters")
+
+
 class Drop:
     """An object a template may read: ``liquid_member(name)`` answers, else ``None``."""
 
