@@ -106,17 +106,19 @@ class Collector:
             self.future.set_exception(BackendError(status, message))
 
 
+_SPECIAL_NAMES = frozenset(n.decode() for n in REQUEST_SPECIAL)
+
+
 def request_head(method: str, backend: Backend, path_query: str, headers: Headers,
                  body: bytes | None, forwarded: list[tuple[bytes, bytes]]) -> bytes:
+    kept = [f"{name}: {value}\r\n" for name, value in headers
+            if name.lower() not in _SPECIAL_NAMES]
+    text = "".join(kept)
+    # each kept line ends in CRLF; any other CR or LF would split a header
+    if text.count("\r") != len(kept) or text.count("\n") != len(kept):
+        raise BackendError(500, "a header value holds CR or LF: not forwarded")
     lines = [f"{method} {backend.base_path}{path_query} HTTP/1.1\r\n".encode("latin-1"),
-             b"host: " + backend.host_header + CRLF]
-    for name, value in headers:
-        raw = name.encode("latin-1")
-        if raw.lower() in REQUEST_SPECIAL:
-            continue
-        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-            raise BackendError(500, "a header value holds CR or LF: not forwarded")
-        lines.append(raw + b": " + value.encode("latin-1") + CRLF)
+             b"host: " + backend.host_header + CRLF, text.encode("latin-1")]
     for n, v in forwarded:
         if b"\r" in v or b"\n" in v:
             raise BackendError(500, "a header value holds CR or LF: not forwarded")
