@@ -48,18 +48,12 @@ class Headers(ReadOnlyMultiMap):
             self.append(name, value)
 
     @classmethod
-    def from_wire(cls, pairs: list[tuple[str, str]]) -> Headers:
+    def from_items(cls, items: dict[str, tuple[str, list[str]]]) -> Headers:
         """Headers as the HTTP parser accepted them (names are tokens, values hold no
-        CR, LF or NUL): built without re-checking each one."""
+        CR, LF or NUL), already grouped: lower-case name -> (name as sent, values).
+        Taken as they are, without re-checking each one."""
         headers = cls()
-        items = headers._items
-        for name, value in pairs:
-            low = name.lower()
-            found = items.get(low)
-            if found is None:
-                items[low] = (name, [value])
-            else:
-                found[1].append(value)
+        headers._items = items
         return headers
 
     def values_of(self, name: str) -> list[str] | None:

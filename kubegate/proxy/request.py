@@ -274,7 +274,8 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
     rid_name = server.rid_name
     rid = None
     traced = False
-    pairs = []
+    # the Headers policies see, built in one pass: lower-case name -> (name, values)
+    items: dict[str, tuple[str, list[str]]] = {}
     for n, v in headers:
         low = n.lower()
         if low in POLICY_HIDDEN:
@@ -284,20 +285,23 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
             continue
         if low == rid_name and rid is None:
             rid = v
-        pairs.append((n.decode("latin-1"), v.decode("latin-1")))
+        key = low.decode("latin-1")
+        found = items.get(key)
+        if found is None:
+            items[key] = (n.decode("latin-1"), [v.decode("latin-1")])
+        else:
+            found[1].append(v.decode("latin-1"))
     if rid_name is not None and (rid is None or len(rid) > 200):
-        if rid is not None:  # too long to pass on: replaced
-            pairs = [(n, v) for n, v in pairs if n.lower().encode("latin-1") != rid_name]
-        rid = server.next_request_id()
-        pairs.append((server.rid_line[:-2].decode("latin-1"), rid.decode("latin-1")))
+        rid = server.next_request_id()  # none, or too long to pass on: replaced
+        name = server.rid_line[:-2].decode("latin-1")
+        items[name.lower()] = (name, [rid.decode("latin-1")])
     span = None
     tracer = conn.server.tracer
     if tracer is not None:
-        incoming = [v for n, v in pairs if n.lower() == "traceparent"]
+        incoming = items.get("traceparent")
         span = start_span(tracer, method, target, path, host, conn,
-                          incoming[0] if len(incoming) == 1 else None)
-        pairs = [(n, v) for n, v in pairs if n.lower() != "traceparent"]
-        pairs.append(("traceparent", span.traceparent.decode()))
+                          incoming[1][0] if incoming and len(incoming[1]) == 1 else None)
+        items["traceparent"] = ("traceparent", [span.traceparent.decode()])
     infos = conn.server.route_infos.get(id(target))
     if infos is None or infos[0] is not target:
         infos = (target,
@@ -309,7 +313,7 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
             conn.server.route_infos.clear()
         conn.server.route_infos[id(target)] = infos
     ctx = cast(PolicyContext, PolicyContext.for_request(
-        method, path, query.decode("latin-1"), Headers.from_wire(pairs), conn.client_ip.decode(),
+        method, path, query.decode("latin-1"), Headers.from_items(items), conn.client_ip.decode(),
         conn.scheme.decode(), (host or b"").decode("latin-1"), infos[1], infos[2],
         matched_parameters=match.params,
         request_id=rid.decode("latin-1") if rid is not None else None))
