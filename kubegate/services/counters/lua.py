@@ -87,3 +87,28 @@ if period > 0 then redis.call('PEXPIRE', q, retry + 1000) else redis.call('PERSI
 if exceeded > 0 then return {0, c, b, retry, exceeded} end
 return {1, c, b, 0, 0}
 """
+
+
+def _as_function(name: str, body: str) -> str:
+    """A script body as a Lua function of (KEYS, ARGV): its `return` returns from it."""
+    return f"local function {name}(KEYS, ARGV)\n{body.strip()}\nend\n"
+
+
+BATCH = _as_function("rate", RATE) + _as_function("quota", QUOTA) + """
+local fns = {r = rate, q = quota}
+local out, ki, ai = {}, 1, 2
+for op = 1, tonumber(ARGV[1]) do
+  local fn, nk, na = fns[ARGV[ai]], tonumber(ARGV[ai + 1]), tonumber(ARGV[ai + 2])
+  ai = ai + 3
+  local keys, args = {}, {}
+  for j = 1, nk do keys[j] = KEYS[ki]; ki = ki + 1 end
+  for j = 1, na do args[j] = ARGV[ai]; ai = ai + 1 end
+  local ok, res = pcall(fn, keys, args)
+  if ok then out[op] = res else out[op] = redis.error_reply(tostring(res)) end
+end
+return out
+"""
+"""Several RATE/QUOTA operations in one call (one round trip, one script run): ARGV is
+the operation count, then per operation its kind (r|q), key count, argument count
+and arguments; KEYS are all operations' keys in order. Each operation runs in
+`pcall`, so one failing operation answers with an error entry, not a failed batch."""

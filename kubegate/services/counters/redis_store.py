@@ -1,13 +1,15 @@
 """Redis counter store: exact across replicas (atomic Lua scripts, see ``lua``).
 
-Every decision is one EVALSHA of a script that checks and updates in one step,
-so no check-then-act race exists between workers or replicas.  Keys are
+Every decision runs in a script that checks and updates in one step, so no
+check-then-act race exists between workers or replicas.  Keys are
 ``<prefix>:{<key>}:rz|rh|q``: the user key is the hash tag, so a key's entries
 live in one Redis Cluster slot while different keys spread over the cluster.
 
 Concurrent calls from one process go through a ``Coalescer``: the calls that
-queue while a round trip is in flight are sent as one pipeline (non-cluster
-mode) or concurrently per node (cluster mode).  EVALSHA falls back to EVAL on
+queue while a round trip is in flight are sent as one EVALSHA of the BATCH
+script (non-cluster mode: one command, one script run, each operation's error
+kept to itself) or concurrently per node (cluster mode: keys of different
+slots cannot share a script).  EVALSHA falls back to EVAL on
 NOSCRIPT (a restarted or failed-over server), which also re-caches the script.
 Every round trip is bounded by ``timeout``; a broken connection is dropped by
 the pool and a new one is opened on the next call (automatic reconnection).
@@ -46,7 +48,8 @@ from .base import (
 )
 from .batch import Coalescer
 
-_SCRIPTS = {"rate": lua.RATE, "quota": lua.QUOTA}
+_SCRIPTS = {"rate": lua.RATE, "quota": lua.QUOTA, "batch": lua.BATCH}
+_KIND = {"rate": "r", "quota": "q"}
 _SHAS = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in _SCRIPTS.items()}
 
 Op = tuple[str, list[str], list[Any]]  # script name, keys, args
@@ -121,24 +124,22 @@ class RedisCounterStore:
             results = list(await asyncio.gather(*(self._eval_one(op) for op in ops),
                                                 return_exceptions=True))
         else:
-            results = await self._pipeline(ops, sha=True)
-            missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
-            if missing:
-                again = await self._pipeline([ops[i] for i in missing], sha=False)
-                for i, r in zip(missing, again, strict=True):
-                    results[i] = r
+            results = await self._batch(ops)
         return [CounterUnavailable(f"Redis error: {r}") if isinstance(r, BaseException) else r
                 for r in results]
 
-    async def _pipeline(self, ops: list[Op], *, sha: bool) -> list[Any]:
-        assert isinstance(self.client, Redis)
-        pipe = self.client.pipeline(transaction=False)
-        for name, keys, args in ops:
-            if sha:
-                pipe.evalsha(_SHAS[name], len(keys), *keys, *args)
-            else:
-                pipe.eval(_SCRIPTS[name], len(keys), *keys, *args)
-        return list(await pipe.execute(raise_on_error=False))
+    async def _batch(self, ops: list[Op]) -> list[Any]:
+        """All queued operations as one BATCH script call (one command, one round trip)."""
+        keys: list[str] = []
+        argv: list[Any] = [len(ops)]
+        for name, op_keys, args in ops:
+            keys += op_keys
+            argv += (_KIND[name], len(op_keys), len(args), *args)
+        try:
+            results = await self.client.evalsha(_SHAS["batch"], len(keys), *keys, *argv)
+        except NoScriptError:
+            results = await self.client.eval(_SCRIPTS["batch"], len(keys), *keys, *argv)
+        return list(results)
 
     async def _eval_one(self, op: Op) -> Any:
         name, keys, args = op

@@ -33,6 +33,28 @@ async def test_concurrent_checks_share_round_trips(redis_store: CounterStore) ->
     assert redis_store.batcher.round_trips <= 2  # 400 checks, one pipeline (max_batch 512)
 
 
+async def test_one_failing_operation_does_not_fail_its_batch(redis_store: CounterStore) -> None:
+    """A batch runs every queued check in one script call; an operation that fails in
+    Redis (its key holds another type) answers as unavailable, the others normally."""
+    assert isinstance(redis_store, RedisCounterStore)
+    z, _, _ = redis_store.keys_for("broken")
+    await redis_store.client.set(z, "not a sorted set")
+    try:
+        results = await asyncio.gather(
+            redis_store.hit_rate("fine", 5, 60, now=NOW),
+            redis_store.hit_rate("broken", 5, 60, now=NOW, fail_mode=FAIL_CLOSED),
+            redis_store.hit_quota("fine-q", 5, None, 3600, 0.0, now=NOW),
+            return_exceptions=True)
+    finally:
+        await redis_store.client.delete(z)
+    fine, broken, quota = results
+    assert fine.allowed and quota.allowed  # type: ignore[union-attr]
+    assert not broken.allowed and broken.unavailable  # type: ignore[union-attr]
+    assert redis_store.batcher.round_trips == 1
+    from kubegate.services.counters.redis_store import _SHAS
+    assert (await redis_store.client.script_exists(_SHAS["batch"]))[0]  # one BATCH script call
+
+
 async def test_keys_use_hash_tags_and_server_clock(redis_store: CounterStore) -> None:
     assert isinstance(redis_store, RedisCounterStore)
     z, h, q = redis_store.keys_for("user:42")
