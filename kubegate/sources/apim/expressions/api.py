@@ -12,6 +12,7 @@ from typing import Any
 
 from . import ast as A
 from .blocks import compile_block
+from .budget import WORK
 from .codegen import NO_RETURN, CompileFailure, Env, Scope, compile_expr
 from .errors import ExpressionCompileError, ExpressionError, position
 from .parser import ParseError, Parser
@@ -39,14 +40,17 @@ class CompiledExpression:
     def __call__(self, ctx: Any) -> Any:
         if self._fn is None:
             return self.value
+        env = Env(ctx)
         token = REGEX_BUDGET.set([EVALUATION_BUDGET])
+        work = WORK.set(env)
         try:
-            result = self._fn(Env(ctx))
+            result = self._fn(env)
         except ExpressionError:
             raise
         except (Exception, RecursionError) as e:  # a builtin rejected its arguments
             raise ExpressionError(f"expression evaluation failed: {e}") from None
         finally:
+            WORK.reset(work)
             REGEX_BUDGET.reset(token)
         return None if result is NO_RETURN else result
 

@@ -7,12 +7,13 @@ decoder) or ``bytearray`` (made by ``new byte[n]``, so it can be written).
 from __future__ import annotations
 
 import ipaddress
+import struct
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from .errors import ExpressionError
-from .numeric import wrap
+from .numeric import INTEGRAL, wrap
 from .runtime import cs_str, cs_type_name, iterate
 
 Entry = tuple[str, Callable[..., Any]]
@@ -107,26 +108,58 @@ def _from_bytes(size: int, signed: bool) -> Callable[..., int]:
     return convert
 
 
-def _get_bytes(value: Any) -> bytearray:
+UNSIGNED = {"sbyte": "byte", "short": "ushort", "int": "uint", "long": "ulong"}
+
+
+def get_bytes(value: Any, static: str | None = None) -> bytearray:
+    """``BitConverter.GetBytes``: the overload (so the width) is the argument's static
+    type when the compiler knows it (``byte``/``sbyte``/``short``/``ushort`` 2 bytes, ``int``/
+    ``uint`` 4, ``long``/``ulong`` 8, ``char`` 2, ``double`` 8, ``bool`` 1). Otherwise it is guessed from the value: an
+    integer of ``int``/``uint`` range gives 4 bytes and any other 8 (so a ``long``
+    holding a small number, read from JSON or a variable, gives 4 bytes where .NET gives 8)."""
     if isinstance(value, bool):
         return bytearray([1 if value else 0])
+    if static == "char" and isinstance(value, str) and len(value) == 1:
+        return bytearray(ord(value).to_bytes(2, "little"))
+    if isinstance(value, float) or (static == "double" and type(value) is int):
+        return bytearray(struct.pack("<d", float(value)))
     if type(value) is int:
-        size = 4 if -(2**31) <= value < 2**32 else 8
-        return bytearray(wrap(value, "ulong" if size == 8 else "uint").to_bytes(size, "little"))
+        if static in INTEGRAL:  # byte and sbyte have no overload: C# picks short
+            size = max(INTEGRAL[static][0] // 8, 2)
+            unsigned = UNSIGNED.get(static, static) if size > 2 else "ushort"
+        else:  # unknown static type: guess the overload from the value
+            size, unsigned = (4, "uint") if -(2**31) <= value < 2**32 else (8, "ulong")
+        return bytearray(wrap(value, unsigned).to_bytes(size, "little"))
     raise ExpressionError(f"BitConverter.GetBytes does not take {cs_type_name(value)}")
 
 
-def _bit_string(data: Any, start: Any = 0, length: Any = None) -> str:
+def _out_of_range(name: str) -> ExpressionError:
+    return ExpressionError("Specified argument was out of the range of valid values. "
+                           f"(Parameter '{name}')")
+
+
+def _bit_string(data: Any, *args: Any) -> str:
+    """``BitConverter.ToString(value[, startIndex[, length]])`` with .NET's checks."""
     data = _array(data, "value")
-    end = len(data) if length is None else _int(start, "startIndex") + _int(length, "length")
-    return "-".join(f"{b:02X}" for b in data[_int(start, "startIndex"):end])
+    if len(args) > 2:
+        raise ExpressionError("BitConverter.ToString takes at most 3 arguments")
+    start = _int(args[0], "startIndex") if args else 0
+    length = _int(args[1], "length") if len(args) == 2 else len(data) - start
+    if start < 0 or (start >= len(data) and start > 0):
+        raise _out_of_range("startIndex")
+    if length < 0:
+        raise _out_of_range("length")
+    if start > len(data) - length:
+        raise ExpressionError("Destination array is not long enough to copy all the items in "
+                              "the collection. Check array index and length.")
+    return "-".join(f"{b:02X}" for b in data[start:start + length])
 
 
 BIT_CONVERTER: dict[str, Entry] = {
     "ToInt16": ("method", _from_bytes(2, True)), "ToUInt16": ("method", _from_bytes(2, False)),
     "ToInt32": ("method", _from_bytes(4, True)), "ToUInt32": ("method", _from_bytes(4, False)),
     "ToInt64": ("method", _from_bytes(8, True)), "ToUInt64": ("method", _from_bytes(8, False)),
-    "GetBytes": ("method", _get_bytes),
+    "GetBytes": ("method", get_bytes),
     "ToString": ("method", _bit_string),
     "IsLittleEndian": ("prop", lambda env: True),
 }

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .budget import FORMATTED_PER_STEP, PARTS_PER_STEP, charge, charge_chars
 from .errors import ExpressionError
 from .jwt import as_jwt
 from .runtime import cs_str, cs_type_name, format_double
@@ -21,10 +22,40 @@ Entry = tuple[str, Callable[..., Any]]
 MAX_STRING = 4 * 1024 * 1024
 
 
+def check_length(length: int) -> None:
+    """Refuse a string result of ``length`` characters before it is built; charge
+    the work budget for building it."""
+    if length > MAX_STRING:
+        raise ExpressionError("string result too large")
+    charge_chars(length)
+
+
 def checked(text: str) -> str:
     if len(text) > MAX_STRING:
         raise ExpressionError("string result too large")
     return text
+
+
+def join_bounded(sep: str, items: Any) -> str:
+    """``string.Join``/``string.Concat``: each element costs work, and the result is
+    refused as soon as it would pass MAX_STRING (before it is built)."""
+    seq = items if isinstance(items, list | tuple | str | bytes | bytearray) else list(items)
+    charge(len(seq) // FORMATTED_PER_STEP)
+    parts: list[str] = []
+    total = -len(sep)
+    for x in seq:
+        text = cs_str(x)
+        total += len(sep) + len(text)
+        if total > MAX_STRING:
+            raise ExpressionError("string result too large")
+        parts.append(text)
+    check_length(max(total, 0))
+    return sep.join(parts)
+
+
+def is_digits(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also accepts ``²`` and other digit characters)."""
+    return bool(text) and all(c in "0123456789" for c in text)
 
 
 def _ignore_case(comparison: Any) -> bool:
@@ -55,6 +86,9 @@ def _split(s: str, *args: Any) -> list[str]:
         else:
             raise ExpressionError(f"Split does not accept {cs_type_name(a)}")
     seps = [x for x in seps if x] or [" "]
+    if count != 0:  # each part is an element of the result: charge before splitting
+        found = sum(s.count(x) for x in seps)
+        charge(min(found, count or found) // PARTS_PER_STEP)
     pattern = "|".join(re.escape(x) for x in seps)
     parts = re.split(pattern, s, maxsplit=max(count - 1, 0) if count else 0)
     if count == 0:
@@ -73,6 +107,7 @@ def _pad(left: bool) -> Callable[..., str]:
     def pad(s: str, width: int, char: str = " ") -> str:
         if width < 0 or width > MAX_STRING:
             raise ExpressionError("padding width out of range")
+        check_length(width)
         return s.rjust(width, char) if left else s.ljust(width, char)
     return pad
 
@@ -85,9 +120,14 @@ def _trim(how: str) -> Callable[..., str]:
 
 
 def _replace(s: str, old: str, new: str | None) -> str:
+    if not isinstance(old, str) or not isinstance(new, str | None):
+        raise ExpressionError("Replace takes two strings")
     if not old:
         raise ExpressionError("String cannot be of zero length")
-    return checked(s.replace(old, new or ""))
+    new = new or ""
+    found = s.count(old)  # the result's size is known before it is built (and charged)
+    check_length(len(s) + found * (len(new) - len(old)))
+    return s.replace(old, new)
 
 
 def _index_of(s: str, sub: str, *rest: Any) -> int:
@@ -122,14 +162,29 @@ STRING: dict[str, Entry] = {
     "PadLeft": ("method", _pad(True)),
     "PadRight": ("method", _pad(False)),
     "ToString": ("method", lambda s: s),
-    "ToCharArray": ("method", list),
-    "Insert": ("method", lambda s, i, x: checked(s[:i] + x + s[i:]) if 0 <= i <= len(s)
-               else _raise("index out of range")),
+    "ToCharArray": ("method", lambda s: _char_array(s)),
+    "Insert": ("method", lambda s, i, x: _insert(s, i, x)),
     "Remove": ("method", lambda s, i, n=None: s[:i] + ("" if n is None else s[i + n:])),
     "GetHashCode": ("method", stable_hash),
     "AsJwt": ("method", as_jwt),
     "AsBasic": ("method", lambda s: _as_basic(s)),
 }
+
+
+def _char_array(s: str) -> list[str]:
+    from .budget import ELEMENTS_PER_STEP
+
+    charge(len(s) // ELEMENTS_PER_STEP)  # an array of objects, as new T[n]
+    return list(s)
+
+
+def _insert(s: str, i: Any, x: Any) -> str:
+    if type(i) is not int or not 0 <= i <= len(s):
+        raise ExpressionError("index out of range")
+    if not isinstance(x, str):
+        raise ExpressionError(f"Insert takes a string, got {cs_type_name(x)}")
+    check_length(len(s) + len(x))
+    return s[:i] + x + s[i:]
 
 
 def _as_basic(text: str) -> Any:
@@ -143,15 +198,15 @@ def eq_fold(a: str, b: str, comparison: Any) -> bool:
     return x == y
 
 
-def _raise(message: str) -> Any:
-    raise ExpressionError(message)
-
-
 def _format_number(value: int | float, fmt: str | None = None) -> str:
     if not fmt:
         return format_double(value) if isinstance(value, float) else str(value)
     kind, digits = fmt[0].upper(), fmt[1:]
-    n = int(digits) if digits.isdigit() else None
+    if digits and not is_digits(digits):
+        raise ExpressionError(f"number format {fmt!r} is not supported")
+    n = int(digits) if digits else None
+    if n is not None:
+        check_length(n)  # "D999999999" would build a 1 GB string
     if kind == "D" and isinstance(value, int):
         return str(value).zfill(n or 0)
     if kind == "N":

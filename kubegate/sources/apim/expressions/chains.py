@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import arrays, builtins, collections, regexes, uris, xlinq
 from . import ast as A
+from .budget import BYTES_PER_STEP, ELEMENTS_PER_STEP
 from .crypto import HashAlgorithm, Random, SymmetricAlgorithm
 from .errors import CsException, ExpressionError
 from .jwt import Claims, Jwt
@@ -207,7 +208,18 @@ def _static_base(node: A.Chain, scope: Scope) -> tuple[Fn | None, list[A.Node]]:
         raise CompileFailure("named arguments are not supported here", first.pos)
     if type_name == "Regex":
         _check_pattern(first.args, regexes.PATTERN_ARGUMENT.get(first.name, -1))
+    if type_name == "BitConverter" and first.name == "GetBytes" and len(first.args) == 1:
+        fn = _typed_get_bytes(first.args[0], scope)
     return _static_call(first, kind, fn, scope), ops[1:]
+
+
+def _typed_get_bytes(arg: A.Node, scope: Scope) -> Callable[..., Any]:
+    """``BitConverter.GetBytes`` overloads on the argument's static type; where the
+    compiler knows it, that type gives the width, else the value does."""
+    from .numeric import static_type
+
+    static = static_type(arg, scope)
+    return lambda value: arrays.get_bytes(value, static)
 
 
 def _check_pattern(args: list[A.Node], index: int) -> None:
@@ -277,8 +289,8 @@ def compile_new(node: A.New, scope: Scope, compile_expr: Compile) -> Fn:
 
         def new_array(env: Any) -> Any:
             n = None if size is None else size(env)
-            if type(n) is int and n > 0:
-                env.step(1 + n // 256)  # allocating is work too
+            if type(n) is int and n > 0:  # allocating is work too: 8-byte slots cost more
+                env.step(1 + n // (BYTES_PER_STEP if element == "byte" else ELEMENTS_PER_STEP))
             return _new_array(element, n, [i(env) for i in items] if has_items else None)
         return new_array
     if name in ("List", "IList"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .builtins import is_digits
 from .errors import ExpressionError
 from .runtime import (
     JArray,
@@ -191,7 +192,7 @@ def _select_token(obj: Any, path: str) -> Any:
             continue
         if raw.startswith("["):
             key: Any = raw.strip("[]'\"")
-            key = int(key) if key.isdigit() else key
+            key = int(key) if is_digits(key) else key
         else:
             key = raw
         if isinstance(current, JObject) and isinstance(key, str):

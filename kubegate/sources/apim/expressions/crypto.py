@@ -71,11 +71,26 @@ class Random:
             raise ExpressionError("a Random seed must be an int")
         self._rng = random.Random(seed)
 
-    def Next(self, low: int = 0, high: int | None = None) -> int:  # noqa: N802
-        if high is None:
-            low, high = 0, (2**31 - 1 if low == 0 else low)
-        if high < low:
-            raise ExpressionError("minValue cannot be greater than maxValue")
+    def Next(self, *bounds: Any) -> int:  # noqa: N802
+        """``Next()`` is 0 <= x < int.MaxValue, ``Next(max)`` 0 <= x < max (0 when max
+        is 0), ``Next(min, max)`` min <= x < max (min when they are equal)."""
+        for b in bounds:
+            if type(b) is not int or not -(2**31) <= b < 2**31:
+                raise ExpressionError("Random.Next takes int bounds")
+        if len(bounds) > 2:
+            raise ExpressionError("Random.Next takes at most 2 arguments")
+        if not bounds:
+            low, high = 0, 2**31 - 1
+        elif len(bounds) == 1:
+            if bounds[0] < 0:
+                raise ExpressionError("'maxValue' must be greater than or equal to zero. "
+                                      "(Parameter 'maxValue')")
+            low, high = 0, bounds[0]
+        else:
+            low, high = bounds
+            if high < low:
+                raise ExpressionError("'minValue' cannot be greater than maxValue. "
+                                      "(Parameter 'minValue')")
         return low if high == low else self._rng.randrange(low, high)
 
     def NextDouble(self) -> float:  # noqa: N802

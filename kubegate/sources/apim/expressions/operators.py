@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from .builtins import check_length
 from .errors import ExpressionError
 from .runtime import cs_str, cs_type_name
 
@@ -24,7 +25,9 @@ def _num(v: Any) -> bool:
 
 def add(a: Any, b: Any) -> Any:
     if isinstance(a, str) or isinstance(b, str):
-        return cs_str(a) + cs_str(b)
+        left, right = cs_str(a), cs_str(b)
+        check_length(len(left) + len(right))  # before the string is built
+        return left + right
     if _num(a) and _num(b):
         return wrap(a + b)
     if isinstance(a, datetime) and isinstance(b, timedelta):

@@ -9,6 +9,7 @@ callback (never as a Python template)."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -17,7 +18,8 @@ from typing import Any
 
 import regex
 
-from .builtins import checked
+from .budget import FORMATTED_PER_STEP, PARTS_PER_STEP, charge
+from .builtins import MAX_STRING, check_length, is_digits
 from .errors import BudgetExceeded, ExpressionError
 from .runtime import cs_str, cs_type_name
 
@@ -28,6 +30,12 @@ EVALUATION_BUDGET = 1.0  # seconds of matching for all regex calls of one evalua
 REGEX_BUDGET: ContextVar[list[float] | None] = ContextVar("regex_budget", default=None)
 MAX_PATTERN = 4096
 MAX_MATCHES = 10_000
+# ``regex.compile`` unrolls counted repeats (``(a{1000}){1000}`` is a million nodes and
+# takes minutes), so patterns are measured before compiling: one count is at most
+# MAX_REPEAT, and the pattern unrolled (each atom times the counts around it) at most
+# MAX_UNROLLED.
+MAX_REPEAT = 1000
+MAX_UNROLLED = 100_000
 # RegexOptions values as .NET numbers them, and the ``regex`` flag for each
 OPTIONS = {"None": 0, "IgnoreCase": 1, "Multiline": 2, "ExplicitCapture": 4, "Compiled": 8,
            "Singleline": 16, "IgnorePatternWhitespace": 32, "RightToLeft": 64,
@@ -51,10 +59,89 @@ def _flags(options: Any) -> int:
     return flags
 
 
+def _repeat_at(pattern: str, i: int) -> tuple[int, int] | None:
+    """The counted quantifier ``{n}``, ``{n,}`` or ``{n,m}`` at ``i``: (largest count,
+    end offset), or None when the ``{`` there is a literal."""
+    j = i + 1
+    while j < len(pattern) and pattern[j] in "0123456789":
+        j += 1
+    if j == i + 1:
+        return None
+    counts = [int(pattern[i + 1:j])]
+    if j < len(pattern) and pattern[j] == ",":
+        k = j + 1
+        while k < len(pattern) and pattern[k] in "0123456789":
+            k += 1
+        if k > j + 1:
+            counts.append(int(pattern[j + 1:k]))
+        j = k
+    if j >= len(pattern) or pattern[j] != "}":
+        return None
+    return max(counts), j + 1
+
+
+def check_repeats(pattern: str) -> None:
+    """Refuse a pattern whose counted repeats would unroll too far (before compiling it).
+
+    Over-approximates: a ``{`` in a comment counts, an alternation adds its branches."""
+    stack: list[int] = [0]  # unrolled size of each open group's content so far
+    i = 0
+    last = 0  # unrolled size of the atom just read (a quantifier multiplies it)
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            if i - 1 < len(pattern) and pattern[i - 1] in "pPNxuk" and i < len(pattern) \
+                    and pattern[i] in "{<'":  # \p{L}, \k<name>: skip the argument
+                close = {"{": "}", "<": ">", "'": "'"}[pattern[i]]
+                end = pattern.find(close, i + 1)
+                i = len(pattern) if end < 0 else end + 1
+            last = 1
+        elif c == "[":
+            j = i + 1
+            if j < len(pattern) and pattern[j] == "^":
+                j += 1
+            if j < len(pattern) and pattern[j] == "]":
+                j += 1
+            while j < len(pattern) and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            i = j + 1
+            last = 1
+        elif c == "(":
+            stack.append(0)
+            i += 1
+            last = 0
+            continue
+        elif c == ")" and len(stack) > 1:
+            last = max(stack.pop(), 1)
+            i += 1
+        elif c == "{" and (found := _repeat_at(pattern, i)) is not None:
+            count, i = found
+            if count > MAX_REPEAT:
+                raise ExpressionError(f"regular expression repeat count {count} is too large "
+                                      f"(at most {MAX_REPEAT})")
+            # the atom was already added once: add the other count - 1 copies
+            stack[-1] += last * (max(count, 1) - 1)
+            last *= max(count, 1)
+            if stack[-1] > MAX_UNROLLED or last > MAX_UNROLLED:
+                raise ExpressionError("regular expression repeat counts are too large: the "
+                                      f"pattern would unroll to more than {MAX_UNROLLED} "
+                                      "elements")
+            continue
+        else:
+            i += 1
+            last = 1
+        stack[-1] += last
+        if stack[-1] > MAX_UNROLLED:
+            raise ExpressionError("regular expression repeat counts are too large: the "
+                                  f"pattern would unroll to more than {MAX_UNROLLED} elements")
+
+
 @lru_cache(maxsize=256)
 def _compile(pattern: str, flags: int) -> Any:
     if len(pattern) > MAX_PATTERN:
         raise ExpressionError("regular expression pattern is too long")
+    check_repeats(pattern)
     try:
         return regex.compile(pattern, flags | regex.VERSION0)
     except (regex.error, ValueError, OverflowError) as e:
@@ -166,27 +253,42 @@ class Match(Group):
             self.Groups = GroupCollection([Group("0", False, "", 0)])
             return
         super().__init__("0", True, m.group(0), m.start())
-        names = {i: n for n, i in m.re.groupindex.items()}
         groups: list[Group] = [self]
-        for i in range(1, (m.re.groups or 0) + 1):
+        for name, i in _dotnet_order(m.re):
             start = m.start(i)
-            groups.append(Group(names.get(i, str(i)), start >= 0, m.group(i) or "",
-                                max(start, 0)))
+            groups.append(Group(name, start >= 0, m.group(i) or "", max(start, 0)))
         self.Groups = GroupCollection(groups)
 
     def Result(self, replacement: Any) -> str:  # noqa: N802
         return _substitute(cs_str(replacement), self)
 
 
+@lru_cache(maxsize=256)
+def _dotnet_order(compiled: Any) -> tuple[tuple[str, int], ...]:
+    """The groups as .NET numbers them: unnamed groups first (left to right), then named
+    groups in order of appearance; each as (.NET name, index in ``compiled``)."""
+    named: dict[int, str] = {}
+    for name, i in compiled.groupindex.items():
+        named.setdefault(i, name)
+    unnamed = [i for i in range(1, (compiled.groups or 0) + 1) if i not in named]
+    order = [(str(n), i) for n, i in enumerate(unnamed, start=1)]
+    return tuple(order + [(named[i], i) for i in sorted(named)])
+
+
 def _substitute(template: str, match: Match, text: str = "") -> str:
     """Expand .NET substitutions ($1, ${name}, $$, $&, $`, $', $+, $_) for one match."""
-    out: list[str] = []
+    out = _Bounded()
     i = 0
     groups = match.Groups
     while i < len(template):
-        c = template[i]
-        if c != "$" or i + 1 >= len(template):
-            out.append(c)
+        dollar = template.find("$", i)
+        if dollar != i:  # literal text up to the next "$" (or the end)
+            end = len(template) if dollar < 0 else dollar
+            out.append(template[i:end])
+            i = end
+            continue
+        if i + 1 >= len(template):
+            out.append("$")
             i += 1
             continue
         nxt = template[i + 1]
@@ -211,15 +313,15 @@ def _substitute(template: str, match: Match, text: str = "") -> str:
         elif nxt == "{" and "}" in template[i + 2:]:
             end = template.index("}", i + 2)
             name = template[i + 2:end]
-            key: Any = int(name) if name.isdigit() else name
+            key: Any = int(name) if is_digits(name) and len(name) < 10 else name
             if groups.ContainsKey(name) or (type(key) is int and key < groups.Count):
                 out.append(groups.Item(key).Value)
             else:
                 out.append(template[i:end + 1])
             i = end + 1
-        elif nxt.isdigit():
+        elif nxt in DIGITS:
             j = i + 1
-            while j < len(template) and template[j].isdigit() and int(template[i + 1:j + 1]) \
+            while j < len(template) and template[j] in DIGITS and int(template[i + 1:j + 1]) \
                     < groups.Count:
                 j += 1
             if j == i + 1:
@@ -231,7 +333,30 @@ def _substitute(template: str, match: Match, text: str = "") -> str:
         else:
             out.append("$")
             i += 1
-    return checked("".join(out))
+    return out.text()
+
+
+DIGITS = frozenset("0123456789")  # .NET's $n takes ASCII digits ("²".isdigit() is true)
+
+
+class _Bounded:
+    """A string builder refusing to pass MAX_STRING (checked as pieces are added)."""
+
+    __slots__ = ("parts", "size")
+
+    def __init__(self, size: int = 0) -> None:
+        self.parts: list[str] = []
+        self.size = size
+
+    def append(self, piece: str) -> None:
+        self.size += len(piece)
+        if self.size > MAX_STRING:
+            raise ExpressionError("string result too large")
+        self.parts.append(piece)
+
+    def text(self) -> str:
+        check_length(self.size)
+        return "".join(self.parts)
 
 
 def is_match(text: Any, pattern: Any, options: Any = None) -> bool:
@@ -243,30 +368,46 @@ def match(text: Any, pattern: Any, options: Any = None) -> Match:
 
 
 def matches(text: Any, pattern: Any, options: Any = None) -> list[Match]:
-    found = _timed(lambda s, timeout: list(_pattern(pattern, options).finditer(
-        s, timeout=timeout)), _input(text))
+    compiled = _pattern(pattern, options)
+    found = _timed(lambda s, timeout: list(itertools.islice(compiled.finditer(
+        s, timeout=timeout), MAX_MATCHES + 1)), _input(text))
     if len(found) > MAX_MATCHES:
         raise ExpressionError("too many regular expression matches")
+    charge(len(found) // FORMATTED_PER_STEP)  # a Match object each
     return [Match(m) for m in found]
 
 
 def replace(text: Any, pattern: Any, replacement: Any, options: Any = None) -> str:
     source = _input(text)
     compiled = _pattern(pattern, options)
+    size = [len(source)]  # the result's length so far: refused as soon as it is too long
+    count = [0]
+
+    def bounded(m: Any, piece: str) -> str:
+        size[0] += len(piece) - (m.end() - m.start())
+        if size[0] > MAX_STRING:
+            raise ExpressionError("string result too large")
+        count[0] += 1
+        if count[0] % FORMATTED_PER_STEP == 0:  # a Match object each
+            charge(1)
+        return piece
     if callable(replacement):  # a MatchEvaluator lambda
         def evaluate(m: Any) -> str:
-            return cs_str(replacement(Match(m)))
+            return bounded(m, cs_str(replacement(Match(m))))
     else:
         template = cs_str(replacement)
 
         def evaluate(m: Any) -> str:
-            return _substitute(template, Match(m), source)
-    return checked(_timed(compiled.sub, evaluate, source))
+            return bounded(m, _substitute(template, Match(m), source))
+    result: str = _timed(compiled.sub, evaluate, source)
+    check_length(len(result))
+    return result
 
 
 def split(text: Any, pattern: Any, options: Any = None) -> list[str]:
-    return [p if p is not None else "" for p in
-            _timed(_pattern(pattern, options).split, _input(text))]
+    parts = _timed(_pattern(pattern, options).split, _input(text))
+    charge(len(parts) // PARTS_PER_STEP)
+    return [p if p is not None else "" for p in parts]
 
 
 UNESCAPES = {"n": "\n", "t": "\t", "r": "\r", "f": "\f", "v": "\v", "a": "\a", "e": "\x1b"}

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from . import arrays, regexes, xlinq
-from .builtins import EPOCH, checked, format_date
+from .builtins import EPOCH, MAX_STRING, check_length, format_date, join_bounded
 from .builtins import _format_number as format_number
 from .collections import JProperty, parse_jarray, parse_jobject
 from .crypto import Random, hash_factory, hmac_factory, symmetric_factory
@@ -45,9 +45,11 @@ def _now(env: Any) -> datetime:
     return clock() if callable(clock) else datetime.now(UTC)
 
 
-def _format(fmt: str, *args: Any) -> str:
+def _format(fmt: Any, *args: Any) -> str:
     if len(args) == 1 and isinstance(args[0], list):
         args = tuple(args[0])
+    fmt = cs_str(fmt)
+    size = [len(fmt)]  # the result's length so far, checked as each hole is filled
 
     def hole(m: re.Match[str]) -> str:
         if m.group(0) in ("{{", "}}"):
@@ -55,19 +57,25 @@ def _format(fmt: str, *args: Any) -> str:
         i = int(m.group(1))
         if i >= len(args):
             raise ExpressionError("index must be less than the size of the argument list")
+        text = cs_str(args[i])
         if m.group(2):
             value = args[i]
             if type(value) in (int, float):
-                return format_number(value, m.group(2))
-            if isinstance(value, datetime):
-                return format_date(value, m.group(2))
-        return cs_str(args[i])
-    return checked(re.sub(r"\{\{|\}\}|\{(\d+)(?::([^}]*))?\}", hole, fmt))
+                text = format_number(value, m.group(2))
+            elif isinstance(value, datetime):
+                text = format_date(value, m.group(2))
+        size[0] += len(text) - len(m.group(0))
+        if size[0] > MAX_STRING:
+            raise ExpressionError("string result too large")
+        return text
+    text = re.sub(r"\{\{|\}\}|\{([0-9]+)(?::([^}]*))?\}", hole, fmt)
+    check_length(len(text))
+    return text
 
 
 def _join(sep: Any, *items: Any) -> str:
-    seq = list(iterate(items[0])) if len(items) == 1 and not isinstance(items[0], str) else items
-    return checked(cs_str(sep).join(cs_str(x) for x in seq))
+    seq = iterate(items[0]) if len(items) == 1 and not isinstance(items[0], str) else items
+    return join_bounded(cs_str(sep), seq)
 
 
 def _b64decode(text: Any) -> bytearray:
@@ -165,8 +173,8 @@ _STRING: dict[str, Entry] = {
     "IsNullOrWhiteSpace": ("method", lambda s: s is None or cs_str(s).strip() == ""),
     "Join": ("method", _join),
     "Format": ("method", _format),
-    "Concat": ("method", lambda *a: checked("".join(cs_str(x) for x in (
-        iterate(a[0]) if len(a) == 1 and isinstance(a[0], list) else a)))),
+    "Concat": ("method", lambda *a: join_bounded("", iterate(a[0]) if len(a) == 1 and
+                                                 isinstance(a[0], list) else a)),
     "Equals": ("method", lambda a, b, *c: a == b if not c else
                (a or "").lower() == (b or "").lower()),
     "Empty": _const(""),
