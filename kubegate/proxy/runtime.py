@@ -61,6 +61,8 @@ class Worker:
             log.exception("reload failed, still serving snapshot %d", self.state.snapshot.version)
             return False
         self.config = config
+        if self.services is not None:
+            self.services.reconfigure(config)
         self.state.install(snapshot)
         self.reloads += 1
         settle_heap()

@@ -79,6 +79,10 @@ class WorkerServices:
     def bind(self, state: Callable[[], Any]) -> None:
         self._state = state
 
+    def reconfigure(self, config: Config) -> None:
+        """A reloaded configuration: its declared subscriptions and products apply now."""
+        self.keys.set_static(config.subscriptions, config.products)
+
     async def start(self) -> None:
         self.keys.load()
         self.keys.start()

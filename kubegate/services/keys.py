@@ -14,7 +14,9 @@ Invariants:
 * a failed reload keeps the last good index (requests keep being served), marks
   the index unhealthy, and the refresher retries with exponential backoff;
 * entries of every state are indexed, so a caller can tell a suspended or
-  expired subscription (403) from an unknown key (401).
+  expired subscription (403) from an unknown key (401);
+* a configuration reload replaces the declared (static) subscriptions and
+  products at once (`set_static`), next to the store's last loaded entries.
 
 Freshness (the refresher, `run`): all database I/O runs in a worker thread
 (`asyncio.to_thread`, synchronous drivers). With PostgreSQL the thread waits on
@@ -123,6 +125,8 @@ class KeyIndex:
         self._static_products = {p.name: _product(p) for p in static_products}
         self._keys: dict[str, SubscriptionInfo] = {}
         self._products: dict[str, ProductInfo] = dict(self._static_products)
+        self._entries: list[KeyEntryLike] = []  # the store's, as last loaded
+        self._store_products: list[ProductLike] = []
         self.version: int | None = None
         self.healthy = source is None
         self.last_error: str | None = None
@@ -178,8 +182,19 @@ class KeyIndex:
         entries = list(self.source.key_entries())
         products = list(self.source.product_entries())
         self._build(entries, products)
+        self._entries, self._store_products = entries, products
         self.version = version
         return version
+
+    def set_static(self, subscriptions: Iterable[config.Subscription],
+                   products: Iterable[config.Product]) -> None:
+        """A reloaded configuration's declared subscriptions and products replace the
+        previous ones at once (a key removed from the file stops working)."""
+        self._static = [_static_entry(s) for s in subscriptions]
+        self._static_products = {p.name: _product(p) for p in products}
+        self._build(self._entries, self._store_products)
+        if self.source is not None:
+            self.version = None  # a load racing in its thread may have used the old ones
 
     async def refresh(self) -> bool:
         """Reload (in a thread) if the source's change counter moved; True if reloaded."""

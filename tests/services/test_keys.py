@@ -145,6 +145,20 @@ def test_static_yaml_subscriptions_and_products() -> None:
     assert alone.healthy
 
 
+def test_reloaded_static_subscriptions_replace_the_old_ones() -> None:
+    index = KeyIndex(make_source(), static_subscriptions=[
+        Subscription(name="ci", scope="all", primary_key="static-1")])
+    index.load()
+    assert index.lookup("static-1") is not None and index.lookup("p1") is not None
+    index.set_static([Subscription(name="new", scope="product:gold", primary_key="static-9")],
+                     [Product(name="gold", apis=["only"])])
+    assert index.lookup("static-1") is None  # removed from the file: refused at once
+    new = index.lookup("static-9")
+    assert new is not None and index.allows(new, "only") and not index.allows(new, "echo")
+    assert index.lookup("p1") is not None  # the store's keys stay
+    assert index.version is None  # the refresher reloads the store with the new ones
+
+
 def test_effective_state_counts_the_expiry_date() -> None:
     now = datetime(2026, 6, 1, tzinfo=UTC)
     source = FakeSource(entries=[
