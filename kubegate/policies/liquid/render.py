@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from .filters import FILTERS
-from .parse import (
+from .nodes import (
     Assign,
     Capture,
     Case,
@@ -30,8 +30,8 @@ from .parse import (
     Path,
     Range,
     Special,
-    parse,
 )
+from .parse import parse
 from .values import MAX_OUTPUT, Drop, LiquidError, items_of, member, to_text, truthy
 
 MAX_STEPS = 100_000
