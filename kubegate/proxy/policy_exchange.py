@@ -272,7 +272,7 @@ class PolicyExchange:
                 text = json.dumps([*trace, "... (trace cut)"], ensure_ascii=True)
             lines.append(b"x-kubegate-trace: " + text.encode() + CRLF)
         if self.rid is not None and response.Headers.values_of(
-                self.conn.server.rid_line[:-2].decode("latin-1")) is None:
+                self.conn.server.rid_header) is None:
             lines.append(self.conn.server.rid_line + self.rid + CRLF)
         if status >= 200 and status not in (204, 304):
             lines.append(b"content-length: %d\r\n" % len(body))

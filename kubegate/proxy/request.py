@@ -293,7 +293,7 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
             found[1].append(v.decode("latin-1"))
     if rid_name is not None and (rid is None or len(rid) > 200):
         rid = server.next_request_id()  # none, or too long to pass on: replaced
-        name = server.rid_line[:-2].decode("latin-1")
+        name = server.rid_header
         items[name.lower()] = (name, [rid.decode("latin-1")])
     span = None
     tracer = conn.server.tracer

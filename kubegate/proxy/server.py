@@ -76,6 +76,7 @@ class ServerState:
         name = obs.request_id_header
         self.rid_name = name.lower().encode("latin-1") if name else None
         self.rid_line: bytes = (name or "").encode("latin-1") + b": "
+        self.rid_header: str = name or ""  # the same name, for policy-path Headers
         self._rid_prefix = b"%08x-%x-" % (secrets.randbits(32), os.getpid())
         self._rid_count = 0
         self.backend_errors = 0
