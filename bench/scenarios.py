@@ -32,35 +32,30 @@ from ruamel.yaml import YAML
 
 DEFAULT_PATH = "/api/items/1"
 
-SIMPLE_API = """\
-gateway:
-  listeners: [{address: "{listen}"}]
-  admin: "{admin}"
-  workers: 1
-apis:
-  - name: bench
-    path: /api
-    backend: {backend}
-    operations:
-      - method: GET
-        path: "/items/{id}"
-"""
 
-RATE_LIMITED_API = """\
+def bench_api(gateway: str = "", api: str = "", tail: str = "") -> str:
+    """The benchmark's one-API config template: one worker, `GET /api/items/{id}`;
+    `gateway` / `api` add lines to those sections (already indented), `tail` adds
+    top-level sections."""
+    return f"""\
 gateway:
-  listeners: [{address: "{listen}"}]
-  admin: "{admin}"
+  listeners: [{{address: "{{listen}}"}}]
+  admin: "{{admin}}"
   workers: 1
-  counters: {COUNTERS}
-apis:
+{gateway}apis:
   - name: bench
     path: /api
-    backend: {backend}
-    policy: {workdir}/limits.xml
-    operations:
+    backend: {{backend}}
+{api}    operations:
       - method: GET
-        path: "/items/{id}"
-"""
+        path: "/items/{{id}}"
+{tail}"""
+
+
+SIMPLE_API = bench_api()
+
+RATE_LIMITED_API = bench_api(gateway="  counters: {COUNTERS}\n",
+                             api="    policy: {workdir}/limits.xml\n")
 
 # Every request is checked and counted, on one key (wrk's address); the limit is
 # far above any rate a benchmark reaches, so nothing is ever rejected.
@@ -77,47 +72,17 @@ RATE_LIMIT_POLICY = """\
 """
 
 # The simple API with one JSON access-log line per request, written to a file.
-ACCESS_LOG_API = SIMPLE_API.replace(
-    "  workers: 1\n",
-    "  workers: 1\n  observability: {access_log: \"{workdir}/access.log\"}\n")
+ACCESS_LOG_API = bench_api(gateway='  observability: {access_log: "{workdir}/access.log"}\n')
 
 # A subscription key checked on every request (APIM's Ocp-Apim-Subscription-Key).
-KEY_AUTH_API = """\
-gateway:
-  listeners: [{address: "{listen}"}]
-  admin: "{admin}"
-  workers: 1
-apis:
-  - name: bench
-    path: /api
-    backend: {backend}
-    subscription_required: true
-    operations:
-      - method: GET
-        path: "/items/{id}"
-subscriptions:
-  - name: bench
-    scope: all
-    primary_key: "0123456789abcdef0123456789abcdef"
-"""
 BENCH_KEY = "0123456789abcdef0123456789abcdef"
+KEY_AUTH_API = bench_api(
+    api="    subscription_required: true\n",
+    tail=f'subscriptions:\n  - name: bench\n    scope: all\n    primary_key: "{BENCH_KEY}"\n')
 
 # validate-jwt with a symmetric key; the same (long-lived) token on every request,
 # so this measures the verified-token cache.
-JWT_API = """\
-gateway:
-  listeners: [{address: "{listen}"}]
-  admin: "{admin}"
-  workers: 1
-apis:
-  - name: bench
-    path: /api
-    backend: {backend}
-    policy: {workdir}/jwt.xml
-    operations:
-      - method: GET
-        path: "/items/{id}"
-"""
+JWT_API = bench_api(api="    policy: {workdir}/jwt.xml\n")
 JWT_POLICY = """\
 <policies>
   <inbound>
