@@ -30,6 +30,7 @@ from kubegate.policies.state import PolicyContext
 from kubegate.policies.subscription import SubscriptionGate
 from kubegate.policies.validation import ValidatedPipeline
 from kubegate.proxy import egress
+from kubegate.proxy.eager import start_eagerly
 from kubegate.proxy.errors import json_error, reason
 from kubegate.proxy.exchange import Exchange
 from kubegate.proxy.forward import forward, request_head
@@ -152,7 +153,7 @@ class PolicyExchange:
     def _launch(self) -> None:
         if self.task is None and not self.finished:
             loop = self.conn.server.loop or asyncio.get_running_loop()
-            self.task = loop.create_task(self._run())
+            self.task = start_eagerly(self._run(), loop)
 
     async def _run(self) -> None:
         ctx = self.ctx
