@@ -40,12 +40,17 @@ def checked(name: str, value: str) -> str:
 class Headers(ReadOnlyMultiMap):
     __cs_type__ = "Headers"
     __cs_members__ = CONTEXT_MEMBERS["Headers"]
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "edited", "removed")
 
     def __init__(self, pairs: list[tuple[str, str]] | None = None) -> None:
         self._items: dict[str, tuple[str, list[str]]] = {}
         for name, value in pairs or ():
             self.append(name, value)
+        # what policies changed, so the proxy can reuse the head it received: `edited`
+        # once a value was set or appended (it then writes them all anew), `removed` the
+        # lower-case names deleted
+        self.edited = False
+        self.removed: list[str] = []
 
     @classmethod
     def from_items(cls, items: dict[str, tuple[str, list[str]]]) -> Headers:
@@ -73,9 +78,11 @@ class Headers(ReadOnlyMultiMap):
     def set(self, name: str, values: str | list[str]) -> None:
         values = [values] if isinstance(values, str) else list(values)
         self._items[name.lower()] = (name, [checked(name, v) for v in values])
+        self.edited = True
 
     def append(self, name: str, value: str) -> None:
         checked(name, value)
+        self.edited = True
         found = self._items.get(name.lower())
         if found is None:
             self._items[name.lower()] = (name, [value])
@@ -83,7 +90,9 @@ class Headers(ReadOnlyMultiMap):
             found[1].append(value)
 
     def delete(self, name: str) -> None:
-        self._items.pop(name.lower(), None)
+        low = name.lower()
+        if self._items.pop(low, None) is not None:
+            self.removed.append(low)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._items

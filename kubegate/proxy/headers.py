@@ -16,9 +16,9 @@ REQUEST_SPECIAL = HOP_BY_HOP | {
     b"host", b"content-length", b"expect", b"x-forwarded-for", b"x-forwarded-proto",
     b"x-forwarded-host",
 }
-REQUEST_INTERCEPTED = REQUEST_SPECIAL | {b"traceparent"}
-"""Fields the plain proxy path looks at instead of copying (traceparent: rewritten when
-tracing is on)."""
+REQUEST_INTERCEPTED = REQUEST_SPECIAL | {b"traceparent", b"x-kubegate-trace"}
+"""Fields the request parser looks at before deciding to copy them (traceparent: rewritten
+when tracing is on; x-kubegate-trace: asks policies for a live trace, copied)."""
 RESPONSE_SPECIAL = HOP_BY_HOP | {b"content-length"}
 
 

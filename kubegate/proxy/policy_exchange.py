@@ -46,6 +46,7 @@ CRLF = b"\r\n"
 MAX_TRACE = 8000  # bytes of JSON in the x-kubegate-trace response header
 INF = float("inf")
 _STREAMABLE: dict[int, tuple[object, bool]] = {}
+DERIVED = frozenset({b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"traceparent"})
 
 
 def streamable(pipeline: Any) -> bool:
@@ -80,6 +81,16 @@ class PolicyExchange:
     rid: bytes | None = None  # the request id sent to the backend and back to the client
     span: RequestSpan | None = None
     streamed = False
+    prefix: tuple[bytes, list[bytes], bytes] | None = None
+    """The upstream request head up to its framing as the plain path builds it: request
+    line and Host, the copied header lines, the lines the gateway adds. Sent when the
+    policies left the request as it came, but for deleted headers (see _received_head)."""
+    host: bytes | None = None  # the Host the client sent (X-Forwarded-Host)
+    # the request as the pipeline received it (set by _run): its body, Url object, and
+    # (method, path, raw query, Headers object)
+    received = b""
+    received_url: Any = None
+    received_as: tuple[Any, ...] = ()
     backend_s = 0.0
     status = 0
     bytes_out = 0
@@ -102,6 +113,12 @@ class PolicyExchange:
         self.task: asyncio.Task[None] | None = None
         self.pending: bytes | None = None  # a refusal waiting for its turn in the queue
         self.t0 = perf_counter()
+
+    @property
+    def derived(self) -> frozenset[bytes]:
+        """Header names whose lines the gateway writes itself in the prefix."""
+        rid = self.conn.server.rid_name
+        return DERIVED | {rid} if rid else DERIVED
 
     @property
     def subscription(self) -> str | None:
@@ -157,7 +174,10 @@ class PolicyExchange:
 
     async def _run(self) -> None:
         ctx = self.ctx
-        ctx.Request.Body.content = bytes(self.body)
+        request = ctx.Request
+        request.Body.content = self.received = bytes(self.body)
+        self.received_url = url = request.Url
+        self.received_as = (request.Method, url.Path, url._raw_query, request.Headers)
         if self.conn.scheme == b"https":  # the client's certificate, when the listener asks
             ctx.Request.Certificate = peer_certificate(self.conn.transport)
         pipeline = self.target.pipeline
@@ -183,10 +203,38 @@ class PolicyExchange:
         query = url.QueryString.lstrip("?")
         return path + ("?" + query if query else "")
 
-    def _forwarded(self) -> list[tuple[bytes, bytes]]:
-        if not self.conn.server.forwarded_headers:
+    def _forwarded(self, ctx: Any) -> list[tuple[bytes, bytes]]:
+        """X-Forwarded-* as the plain path sends them: the chain the policies left in
+        X-Forwarded-For with the client's address appended, the scheme, the Host."""
+        conn = self.conn
+        if not conn.server.forwarded_headers:
             return []
-        return [(b"x-forwarded-for", self.conn.client_ip), (b"x-forwarded-proto", self.conn.scheme)]
+        chain = ctx.Request.Headers.get("X-Forwarded-For")
+        out = [(b"x-forwarded-for", chain.encode("latin-1") + b", " + conn.client_ip
+                if chain else conn.client_ip), (b"x-forwarded-proto", conn.scheme)]
+        if self.host:
+            out.append((b"x-forwarded-host", self.host))
+        return out
+
+    def _received_head(self, ctx: Any) -> bytes | None:
+        """The prefix, less the header lines policies deleted, when the policies left the
+        request otherwise as it came: same method, path, query string, Headers (nothing
+        set or appended) and body. None when something else changed."""
+        request = ctx.Request
+        url = request.Url
+        method, path, query, headers = self.received_as
+        if not (url is self.received_url and url._query is None and request.Headers is headers
+                and not headers.edited and request.Body.content is self.received
+                and request.Method == method and url.Path == path and url._raw_query == query):
+            return None
+        assert self.prefix is not None
+        start, copied, added = self.prefix
+        if headers.removed:
+            gone = {name.encode("latin-1") for name in headers.removed}
+            if gone & self.derived:  # the gateway's own lines would have to change
+                return None
+            copied = [line for line in copied if line.split(b":", 1)[0].lower() not in gone]
+        return start + b"".join(copied) + added
 
     async def _send(self, ctx: Any) -> None:
         backend = self._backend(getattr(ctx, "backend_url", None))
@@ -198,7 +246,7 @@ class PolicyExchange:
         path_query = self._path_query(ctx)
         body = ctx.Request.Body.content
         state = self.conn.server
-        forwarded = self._forwarded() + extra
+        forwarded = self._forwarded(ctx) + extra
         started = perf_counter()
         status, phrase, headers, data = await forward(
             state, backend, ctx.Request.Method, path_query, ctx.Request.Headers.to_list(), body,
@@ -219,8 +267,17 @@ class PolicyExchange:
         """Forward the request as the policies left it on the streaming path: the
         response goes to the client as it arrives, without buffering."""
         body = ctx.Request.Body.content or b""
-        head = request_head(ctx.Request.Method, backend, self._path_query(ctx),
-                            ctx.Request.Headers.to_list(), body, self._forwarded() + (extra or []))
+        received = None
+        if self.prefix is not None and not extra and backend is self.target.backend:
+            received = self._received_head(ctx)
+        if received is not None:
+            framing = (b"content-length: %d\r\n\r\n" % len(body)
+                       if body or ctx.Request.Method in ("POST", "PUT", "PATCH") else CRLF)
+            head = received + framing + body
+        else:
+            head = request_head(ctx.Request.Method, backend, self._path_query(ctx),
+                                ctx.Request.Headers.to_list(), body,
+                                self._forwarded(ctx) + (extra or []))
         if pool is None:
             pool = self.conn.server.pools.get(backend)
         ex = Exchange(self.conn, pool, head, False,

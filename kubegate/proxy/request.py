@@ -93,6 +93,7 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
     encodings: list[bytes] = []
     connection: list[bytes] = []
     expect = upgrade = xff = rid = traceparent = None
+    traced = False
     rid_name = server.rid_name
     fwd: list[bytes] = []
     for name, value in headers:
@@ -118,6 +119,9 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
                     fwd.append(name + b": " + value + CRLF)
                 else:  # a second one makes it invalid: a new trace starts
                     traceparent = value if traceparent is None else b"-"
+            elif low == TRACE_HEADER:  # policies' live trace: forwarded by the plain path
+                traced = traced or value.strip().lower() == b"true"
+                fwd.append(name + b": " + value + CRLF)
             continue
         if rid_name is not None and low == rid_name:
             rid = value
@@ -191,15 +195,14 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
         if tokens:
             fwd = [line for line in fwd if line.split(b":", 1)[0].lower() not in tokens]
 
-    # -- the upstream request head
+    # -- the upstream request head (for a policy path: up to the framing, used when the
+    # policies leave the request as it came)
     backend = target.backend
-    if target.pipeline is not None:
-        return policy_exchange(conn, match, method_text, normalised, query, headers, host,
-                               keep_alive and not is_upgrade, head_only, version == "1.0")
     lines = [method, b" ", upstream_path]
     if query:
         lines += (b"?", query)
     lines += (b" HTTP/1.1\r\nhost: ", backend.host_header, CRLF)
+    copied = len(lines)
     lines += fwd
     if server.forwarded_headers:
         if xff:
@@ -217,6 +220,13 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
     if server.tracer is not None:
         span = start_span(server.tracer, method_text, target, normalised, host, conn, traceparent)
         lines += (b"traceparent: ", span.traceparent, CRLF)
+    if target.pipeline is not None:
+        policy = policy_exchange(conn, match, method_text, normalised, query, headers, host,
+                                 keep_alive and not is_upgrade, head_only, version == "1.0",
+                                 rid, span, traced)
+        if not traced and not is_upgrade:
+            policy.prefix = (b"".join(lines[:copied]), fwd, b"".join(lines[copied + len(fwd):]))
+        return policy  # type: ignore[return-value]
     if chunked:
         lines.append(b"transfer-encoding: chunked\r\n")
     elif lengths:
@@ -267,51 +277,40 @@ def start_span(tracer: RequestTracer, method: str, target: RouteTarget, path: st
 
 def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: str, path: str,
                     query: bytes, headers: list[tuple[bytes, bytes]], host: bytes | None,
-                    keep_alive: bool, head_only: bool, http10: bool = False) -> Exchange:
-    """The exchange for an operation with policies: they see a Context of the request."""
+                    keep_alive: bool, head_only: bool, http10: bool = False,
+                    rid: bytes | None = None, span: RequestSpan | None = None,
+                    traced: bool = False) -> PolicyExchange:
+    """The exchange for an operation with policies: they see a Context of the request.
+    `rid` and `span` are the request id and span begin_exchange chose for it."""
     target = match.target
     server = conn.server
-    rid_name = server.rid_name
-    rid = None
-    traced = False
     # the Headers policies see, built in one pass: lower-case name -> (name, values)
     items: dict[str, tuple[str, list[str]]] = {}
     for n, v in headers:
         low = n.lower()
-        if low in POLICY_HIDDEN:
+        if low in POLICY_HIDDEN or low == TRACE_HEADER:
             continue
-        if low == TRACE_HEADER:
-            traced = traced or v.strip().lower() == b"true"
-            continue
-        if low == rid_name and rid is None:
-            rid = v
         key = low.decode("latin-1")
         found = items.get(key)
         if found is None:
             items[key] = (n.decode("latin-1"), [v.decode("latin-1")])
         else:
             found[1].append(v.decode("latin-1"))
-    if rid_name is not None and (rid is None or len(rid) > 200):
-        rid = server.next_request_id()  # none, or too long to pass on: replaced
+    if rid is not None:  # the one the backend and the client see (generated if none came)
         name = server.rid_header
         items[name.lower()] = (name, [rid.decode("latin-1")])
-    span = None
-    tracer = conn.server.tracer
-    if tracer is not None:
-        incoming = items.get("traceparent")
-        span = start_span(tracer, method, target, path, host, conn,
-                          incoming[1][0] if incoming and len(incoming[1]) == 1 else None)
+    if span is not None:
         items["traceparent"] = ("traceparent", [span.traceparent.decode()])
-    infos = conn.server.route_infos.get(id(target))
+    infos = server.route_infos.get(id(target))
     if infos is None or infos[0] is not target:
         infos = (target,
                  ApiInfo(Id=target.api, Name=target.api, Path=target.prefix.lstrip("/"),
                          ServiceUrl=target.backend.url),
                  OperationInfo(Id=target.operation, Name=target.operation, Method=method,
                                UrlTemplate=target.template))
-        if len(conn.server.route_infos) > 100_000:
-            conn.server.route_infos.clear()
-        conn.server.route_infos[id(target)] = infos
+        if len(server.route_infos) > 100_000:
+            server.route_infos.clear()
+        server.route_infos[id(target)] = infos
     ctx = cast(PolicyContext, PolicyContext.for_request(
         method, path, query.decode("latin-1"), Headers.from_items(items), conn.client_ip.decode(),
         conn.scheme.decode(), (host or b"").decode("latin-1"), infos[1], infos[2],
@@ -320,9 +319,10 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
     if traced:
         ctx.Tracing = True
         ctx.trace = []
-    limit = conn.server.max_body or float("inf")
+    limit = server.max_body or float("inf")
     ex = PolicyExchange(conn, target, ctx, keep_alive=keep_alive, head_only=head_only,
                         body_limit=limit, http10=http10)
     ex.span = span
     ex.rid = rid
-    return ex  # type: ignore[return-value]
+    ex.host = host
+    return ex

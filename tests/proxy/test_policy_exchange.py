@@ -7,6 +7,8 @@ import json
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from kubegate.compile.router import Router
 from kubegate.compile.snapshot import RouteTarget, Snapshot
 from kubegate.policies.context import Response
@@ -178,3 +180,69 @@ async def test_outbound_policies_get_the_whole_response() -> None:
     await settle()
     out = rig.ct.take()
     assert b"X-Out: 2" in out and out.endswith(b"first-half")
+
+
+def policy_with(inbound: str) -> str:
+    return (f"<policies><inbound>{inbound}</inbound><backend><forward-request /></backend>"
+            "<outbound /><on-error /></policies>")
+
+
+REQUEST = (b"GET /api/items/1?q=1 HTTP/1.1\r\nHost: gw.example\r\nX-Secret: s\r\n"
+           b"Accept: a/b\r\nX-Forwarded-For: 203.0.113.9\r\nX-Request-Id: r-1\r\n\r\n")
+
+
+def head_lines(sent: bytes) -> list[bytes]:
+    head, _, body = sent.partition(b"\r\n\r\n")
+    assert body == b""
+    return head.split(b"\r\n")
+
+
+async def test_a_request_the_policies_left_alone_goes_up_as_the_plain_path_sends_it() -> None:
+    plain = make_rig()
+    plain.send(REQUEST)
+    expected = head_lines(plain.upstream_sent())
+    rig = compiled_rig(policy_with('<set-variable name="v" value="1" />'))
+    rig.send(REQUEST)
+    await settle()
+    assert head_lines(rig.upstream_sent()) == expected
+    assert expected[0] == b"GET /base/items/1?q=1 HTTP/1.1"
+    assert b"x-forwarded-for: 203.0.113.9, 192.0.2.7" in expected
+    assert b"x-forwarded-host: gw.example" in expected and b"X-Request-Id: r-1" in expected
+
+
+async def test_deleted_headers_leave_the_received_head_and_nothing_else_does() -> None:
+    rig = compiled_rig(policy_with('<set-header name="x-secret" exists-action="delete" />'))
+    rig.send(REQUEST)
+    await settle()
+    lines = head_lines(rig.upstream_sent())
+    assert not any(line.lower().startswith(b"x-secret") for line in lines)
+    assert b"Accept: a/b" in lines and b"x-forwarded-for: 203.0.113.9, 192.0.2.7" in lines
+
+
+@pytest.mark.parametrize("inbound", [
+    '<set-header name="X-New" exists-action="override"><value>n</value></set-header>',
+    '<rewrite-uri template="/items/2" />',
+    '<set-method>POST</set-method>',
+    '<set-query-parameter name="q" exists-action="override"><value>2</value></set-query-parameter>',
+    '<set-header name="X-Forwarded-For" exists-action="delete" />',
+])
+async def test_a_changed_request_is_written_anew_with_the_same_gateway_headers(
+        inbound: str) -> None:
+    rig = compiled_rig(policy_with(inbound))
+    rig.send(REQUEST)
+    await settle()
+    lines = head_lines(rig.upstream_sent())
+    names = [line.split(b":")[0].lower() for line in lines[1:]]
+    assert names.count(b"x-forwarded-for") == 1 and b"x-forwarded-host: gw.example" in lines
+    assert b"x-forwarded-proto: http" in lines and b"X-Request-Id: r-1" in lines
+    if "X-New" in inbound:
+        assert b"X-New: n" in lines and b"X-Secret: s" in lines
+        assert b"x-forwarded-for: 203.0.113.9, 192.0.2.7" in lines
+    elif "rewrite-uri" in inbound:
+        assert lines[0] == b"GET /base/items/2?q=1 HTTP/1.1"
+    elif "set-method" in inbound:
+        assert lines[0] == b"POST /base/items/1?q=1 HTTP/1.1" and b"content-length: 0" in lines
+    elif "set-query" in inbound:
+        assert lines[0] == b"GET /base/items/1?q=2 HTTP/1.1"
+    else:  # the chain the client sent is gone with the header: only the client is named
+        assert b"x-forwarded-for: 192.0.2.7" in lines

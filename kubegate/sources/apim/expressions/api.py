@@ -29,18 +29,28 @@ class CompiledExpression:
     ``is_constant`` is true for literal text (then ``value`` holds it and the
     call ignores the context)."""
 
-    __slots__ = ("source", "_fn", "is_constant", "value")
+    __slots__ = ("source", "_fn", "is_constant", "value", "bounded")
 
-    def __init__(self, source: str, fn: Callable[[Any], Any] | None, value: Any = None) -> None:
+    def __init__(self, source: str, fn: Callable[[Any], Any] | None, value: Any = None,
+                 bounded: bool = False) -> None:
         self.source = source
         self._fn = fn
         self.is_constant = fn is None
         self.value = value
+        self.bounded = bounded  # cannot loop or call: evaluated without a work budget
 
     def __call__(self, ctx: Any) -> Any:
         if self._fn is None:
             return self.value
         env = Env(ctx)
+        if self.bounded:
+            try:
+                result = self._fn(env)
+            except ExpressionError:
+                raise
+            except (Exception, RecursionError) as e:
+                raise ExpressionError(f"expression evaluation failed: {e}") from None
+            return result
         token = REGEX_BUDGET.set([EVALUATION_BUDGET])
         work = WORK.set(env)
         try:
@@ -158,7 +168,30 @@ def compile_expression(source: str, *, line: int = 1, column: int = 1,
         raise fail(e.message, e.pos) from None
     except RecursionError:
         raise fail("expression nested too deeply", start) from None
-    return CompiledExpression(source, fn)
+    return CompiledExpression(source, fn, bounded=_bounded(node))
+
+
+# Nodes whose evaluation does work proportional to the expression's own size: member
+# reads, literals, operators. Calls, indexers, lambdas, `new` and statements may loop or
+# run builtins (regular expressions) and are evaluated with the work budget.
+_BOUNDED_NODES = (A.Literal, A.Name, A.Member, A.Chain, A.Unary, A.Binary, A.Conditional,
+                  A.Cast, A.TypeTest, A.Interp, A.TypeRef)
+
+
+def _bounded(root: A.Node | list[A.Node]) -> bool:
+    """True when ``root`` is one expression made only of _BOUNDED_NODES."""
+    stack: list[object] = [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            if item is root:
+                return False  # a statement block
+            stack.extend(item)
+        elif isinstance(item, A.Node | A.TypeRef):
+            if not isinstance(item, _BOUNDED_NODES):
+                return False
+            stack.extend(getattr(item, slot) for slot in type(item).__slots__)
+    return True
 
 
 def _check_depth(root: A.Node | list[A.Node]) -> None:

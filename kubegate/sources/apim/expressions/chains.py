@@ -143,10 +143,30 @@ def compile_chain(node: A.Chain, scope: Scope, compile_expr: Compile) -> Fn:
     return run
 
 
+class _Unseen:
+    """No value has this type: a member step that has read nothing yet."""
+
+
+def _member_step(name: str) -> Step:
+    """Read member `name`; remembers the last type it was a plain data member of, so a
+    chain over the context (`context.Request.IpAddress`) skips the lookup after once."""
+    seen: list[type] = [_Unseen]  # the type last read as a data member
+
+    def step(env: Any, v: Any) -> Any:
+        if type(v) is seen[0]:
+            return getattr(v, name)
+        value = get_member(v, name)
+        t = type(v)
+        if (v is not None and t is not collections.AnonymousObject
+                and lookup(v, name)[0] == "data"):
+            seen[0] = t
+        return value
+    return step
+
+
 def _step(op: A.Node, scope: Scope, compile_expr: Compile) -> Step:
     if isinstance(op, A.Member):
-        name = op.name
-        return lambda env, v: get_member(v, name)
+        return _member_step(op.name)
     if isinstance(op, A.Index):
         keys = [compile_expr(a, scope) for a in op.args]
         return lambda env, v: index(v, [k(env) for k in keys])

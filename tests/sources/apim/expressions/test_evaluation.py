@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from expr_helpers import NOW, run
+from expr_helpers import NOW, make_context, run
 
 from kubegate.sources.apim.expressions import ExpressionError, JObject
 
@@ -207,3 +207,32 @@ def test_json_element_assignment_and_hashing() -> None:
     assert run(mac) == "NC5RnOCtbAOja5jus/HRMNtIE7nfTRFg7aSI1xLceO4="
     assert run("new Random(7).Next(1, 3)") in (1, 2)
     assert run('new [] {"POST"}.Contains("post", StringComparer.OrdinalIgnoreCase)') is True
+
+
+@pytest.mark.parametrize(("source", "bounded"), [
+    ("@(context.Request.IpAddress)", True), ('@(context.Api.Name + "-" + 1)', True),
+    ('@($"{context.Operation.Id}")', True), ("@(context.User == null ? 1 : 2)", True),
+    ('@(context.Request.Headers.GetValueOrDefault("a", ""))', False),
+    ('@(context.Variables["x"])', False), ("@(new [] { 1, 2 }.Any(x => x > 1))", False),
+    ("@{ return 1; }", False), ('@(new string[] { "a" })', False),
+])
+def test_expressions_that_cannot_loop_skip_the_work_budget(source: str, bounded: bool) -> None:
+    from kubegate.sources.apim.expressions import compile_expression
+    assert compile_expression(source).bounded is bounded
+
+
+def test_a_member_read_stays_right_when_the_value_changes_type() -> None:
+    from kubegate.policies.context import UserInfo
+    from kubegate.sources.apim.expressions import compile_expression
+
+    email = compile_expression("@(context.User.Email)")
+    ctx = make_context()
+    ctx.User = UserInfo(Id="u1", Email="a@example.com")
+    assert email(ctx) == "a@example.com"
+    assert email(ctx) == "a@example.com"  # from the remembered type
+    ctx.User = None
+    with pytest.raises(ExpressionError, match="Object reference"):
+        email(ctx)
+    ctx.Variables["o"] = JObject({"Email": "x"})  # another type with no such member
+    with pytest.raises(ExpressionError, match="not a member"):
+        compile_expression("@(context.Variables.Count.Email)")(ctx)
