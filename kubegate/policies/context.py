@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from kubegate.sources.apim.expressions import CONTEXT_MEMBERS
@@ -31,6 +32,15 @@ from .context_info import (
 
 Clock = Callable[[], float]
 DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@lru_cache(maxsize=1024)
+def host_and_port(host: str, scheme: str) -> tuple[str, int]:
+    """A Host header value split into name and port (the scheme's default if none)."""
+    name, sep, maybe_port = host.rpartition(":")
+    if sep and maybe_port.isdigit() and (":" not in name or name.endswith("]")):
+        return name, int(maybe_port)
+    return host, DEFAULT_PORTS.get(scheme.lower(), 80)
 
 
 class Context:
@@ -72,11 +82,7 @@ class Context:
         ``host`` may carry a port (``example.com:8080``); ``query`` is the raw
         query string with or without its leading ``?``."""
         if port is None:
-            name, sep, maybe_port = host.rpartition(":")
-            if sep and maybe_port.isdigit() and (":" not in name or name.endswith("]")):
-                host, port = name, int(maybe_port)
-            else:
-                port = DEFAULT_PORTS.get(scheme.lower(), 80)
+            host, port = host_and_port(host, scheme)
         url = Url(scheme, host, port, path, query)
         request = Request(method, url, headers if isinstance(headers, Headers) else Headers(headers),
                           client_ip, MessageBody(body),

@@ -13,6 +13,8 @@ any other exception of a step) fill ``context.LastError`` and run ``on-error``
 on a response pre-set to the error's response. An error inside ``on-error``
 gives 500 with ``{"statusCode": 500, "message": "Internal server error"}``.
 
+A section of synchronous steps runs as one plain call, without a coroutine.
+
 Invariant: a Pipeline is immutable and shared by every request of its operation.
 """
 
@@ -29,7 +31,7 @@ from . import builtin  # noqa: F401  (registers the built-in policies)
 from .compiler import CompileEnv, Compiler
 from .context import LastError, Response
 from .errors import BackendError, PolicyFailure
-from .runtime import Block, Located, Send, Step, run_block, trace
+from .runtime import Block, Located, Send, Step, run_block, run_block_sync_or_async, trace
 
 INTERNAL_ERROR = json.dumps({"statusCode": 500, "message": "Internal server error"}).encode()
 JSON = [("Content-Type", "application/json")]
@@ -37,7 +39,7 @@ JSON = [("Content-Type", "application/json")]
 
 class Pipeline:
     __slots__ = ("inbound", "backend", "outbound", "on_error", "needs_request_body",
-                 "needs_response_body")
+                 "needs_response_body", "_runners")
 
     def __init__(self, inbound: Block, backend: Block, outbound: Block, on_error: Block,
                  needs_request_body: bool, needs_response_body: bool) -> None:
@@ -47,16 +49,27 @@ class Pipeline:
         self.on_error = on_error
         self.needs_request_body = needs_request_body
         self.needs_response_body = needs_response_body
+        # (is_async, run) of inbound, backend and outbound
+        self._runners = tuple(run_block_sync_or_async(b) for b in (inbound, backend, outbound))
 
     async def execute(self, ctx: Any, send: Send) -> None:
         ctx.send = send
         section = "inbound"
+        (in_async, inbound), (back_async, backend), (out_async, outbound) = self._runners
         try:
-            if await run_block(self.inbound, ctx) is None:
+            result = inbound(ctx)
+            if in_async:
+                result = await result
+            if result is None:
                 section = "backend"
-                if await run_block(self.backend, ctx) is None and self.outbound:
+                result = backend(ctx)
+                if back_async:
+                    result = await result
+                if result is None and self.outbound:
                     section = "outbound"
-                    await run_block(self.outbound, ctx)
+                    result = outbound(ctx)
+                    if out_async:
+                        await result
         except Located as located:
             await self._on_error(ctx, located.error, located.step, section)
         if ctx.response_headers:

@@ -89,9 +89,7 @@ def run_block_sync_or_async(steps: Block) -> tuple[bool, Callable[[Any], Any]]:
     Used by container policies (choose, include-fragment) so that a container of
     synchronous policies stays synchronous."""
     if any(s.is_async for s in steps):
-        async def run_async(ctx: Any) -> object | None:
-            return await run_block(steps, ctx)
-        return True, run_async
+        return True, lambda ctx: run_block(steps, ctx)
 
     def run_sync(ctx: Any) -> object | None:
         tracing = ctx.Tracing

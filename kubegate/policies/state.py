@@ -16,15 +16,17 @@ state lives in extra slots that expressions cannot reach (they are not in
 * ``backend_proxy`` — set by ``proxy``: the HTTP proxy (a ``ProxyRoute``) the
   backend call goes through.
 
-Build it with ``PolicyContext.for_request(...)`` (same arguments as ``Context``)."""
+Build it with ``PolicyContext.for_request(...)`` (same arguments as ``Context``), or
+with ``PolicyContext.received(...)`` from the data plane's per-request fast path."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .context import Context
+from .context import ApiInfo, Context, OperationInfo, Request
 
 
 class PolicyContext(Context):
@@ -41,6 +43,26 @@ class PolicyContext(Context):
         self.trace_allowed = False  # the subscription may ask for a live trace
         self.backend_certificate: Any = None
         self.backend_proxy: ProxyRoute | None = None
+
+    @classmethod
+    def received(cls, request: Request, api: ApiInfo, operation: OperationInfo,
+                 request_id: str | None, start: float) -> PolicyContext:
+        """The context of a request as the data plane received it: every slot set
+        directly, as ``__init__`` would with the system clock and no deployment."""
+        self = cls.__new__(cls)
+        self.Request = request
+        self._response = self.Subscription = self.Product = self.User = None
+        self.LastError = self.Deployment = None
+        self.Variables = {}
+        self.Api = api
+        self.Operation = operation
+        self._request_id = request_id
+        self._clock = time.time
+        self._start = start
+        self.Tracing = self.trace_allowed = False
+        self.send = self.backend_url = self.trace = self.response_headers = None
+        self.cache_key = self.backend_certificate = self.backend_proxy = None
+        return self
 
 
 @dataclass(frozen=True, slots=True)

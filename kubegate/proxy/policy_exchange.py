@@ -86,6 +86,7 @@ class PolicyExchange:
     line and Host, the copied header lines, the lines the gateway adds. Sent when the
     policies left the request as it came, but for deleted headers (see _received_head)."""
     host: bytes | None = None  # the Host the client sent (X-Forwarded-Host)
+    pool: Any = None  # the pool of the operation's backend (from the route cache)
     # the request as the pipeline received it (set by _run): its body, Url object, and
     # (method, path, raw query, Headers object)
     received = b""
@@ -279,7 +280,8 @@ class PolicyExchange:
                                 ctx.Request.Headers.to_list(), body,
                                 self._forwarded(ctx) + (extra or []))
         if pool is None:
-            pool = self.conn.server.pools.get(backend)
+            pool = (self.pool if backend is self.target.backend and self.pool is not None
+                    else self.conn.server.pools.get(backend))
         ex = Exchange(self.conn, pool, head, False,
                       self.head_only, self.keep_alive, False, self.http10, None, INF)
         ex.req_done = True
@@ -289,8 +291,7 @@ class PolicyExchange:
         ex.span, self.span = self.span, None
         ex.rid = self.rid
         ex.subscription = self.subscription
-        self.streamed = self.finished = True
-        ctx.Response = Response(200, "OK", [], None)  # not read: the pipeline has no outbound
+        self.streamed = self.finished = True  # ctx.Response stays unset: nothing reads it
         queue = self.conn.queue
         if queue and queue[0] is self:
             queue[0] = ex  # type: ignore[call-overload]

@@ -7,13 +7,15 @@ over the headers and plain bytes concatenation.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, cast
+from time import time
+from typing import TYPE_CHECKING, Any
 
 import httptools
 
 from kubegate.compile.router import BadPath, split_path
 from kubegate.compile.snapshot import PUBLISHED_HOST
-from kubegate.policies.context_http import Headers
+from kubegate.policies.context import host_and_port
+from kubegate.policies.context_http import Headers, MessageBody, Request, Url
 from kubegate.policies.context_info import ApiInfo, OperationInfo
 from kubegate.policies.state import PolicyContext
 from kubegate.proxy.errors import NOT_FOUND_MESSAGE, json_error, response_bytes
@@ -177,7 +179,7 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
         routes[route_key] = route
     if route is None:
         return _local(conn, 404, NOT_FOUND_MESSAGE, keep_alive, head_only)
-    match, method_text, normalised, upstream_path = route
+    match, method_text, normalised, upstream_path, pool = route
     target = match.target
     if target.static is not None:
         return _published(conn, target.static, host, keep_alive, head_only)
@@ -224,6 +226,7 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
         policy = policy_exchange(conn, match, method_text, normalised, query, headers, host,
                                  keep_alive and not is_upgrade, head_only, version == "1.0",
                                  rid, span, traced)
+        policy.pool = pool
         if not traced and not is_upgrade:
             policy.prefix = (b"".join(lines[:copied]), fwd, b"".join(lines[copied + len(fwd):]))
         return policy  # type: ignore[return-value]
@@ -236,7 +239,7 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
         conn.upgrade_value = upgrade
         lines += (b"connection: upgrade\r\nupgrade: ", upgrade, CRLF)
     lines.append(CRLF)
-    ex = Exchange(conn, server.pools.get(backend), b"".join(lines), chunked, head_only,
+    ex = Exchange(conn, pool, b"".join(lines), chunked, head_only,
                   keep_alive, is_upgrade, version == "1.0", None, max_body or INF)
     ex.target = target
     ex.rid = rid
@@ -249,10 +252,10 @@ ROUTE_CACHE_SIZE = 4096  # distinct method + path pairs kept per worker
 
 
 def _route(server: ServerState, method: bytes, path: bytes
-           ) -> tuple[Match[RouteTarget], str, str, bytes] | None:
+           ) -> tuple[Match[RouteTarget], str, str, bytes, Any] | None:
     """Route a request path on the current snapshot: (match, method, normalised path,
-    the path sent upstream), or None when no operation matches. BadPath or
-    UnicodeDecodeError for a path that cannot be routed safely."""
+    the path sent upstream, the backend's pool), or None when no operation matches.
+    BadPath or UnicodeDecodeError for a path that cannot be routed safely."""
     segments, normalised = split_path(path.decode("ascii"))
     method_text = method.decode("ascii")
     match = server.snapshot.router.lookup(method_text, segments)
@@ -261,7 +264,7 @@ def _route(server: ServerState, method: bytes, path: bytes
     depth = len(segments) - len(match.rest)
     rest_path = normalised if depth == 0 else "/" + "/".join(normalised.split("/")[depth + 1:])
     upstream = (match.target.backend.base_path + rest_path).encode("ascii")
-    return match, method_text, normalised, upstream
+    return match, method_text, normalised, upstream, server.pools.get(match.target.backend)
 
 
 def start_span(tracer: RequestTracer, method: str, target: RouteTarget, path: str,
@@ -311,11 +314,13 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
         if len(server.route_infos) > 100_000:
             server.route_infos.clear()
         server.route_infos[id(target)] = infos
-    ctx = cast(PolicyContext, PolicyContext.for_request(
-        method, path, query.decode("latin-1"), Headers.from_items(items), conn.client_ip.decode(),
-        conn.scheme.decode(), (host or b"").decode("latin-1"), infos[1], infos[2],
-        matched_parameters=match.params,
-        request_id=rid.decode("latin-1") if rid is not None else None))
+    scheme = "https" if conn.scheme == b"https" else "http"
+    name, port = host_and_port((host or b"").decode("latin-1"), scheme)
+    request = Request(method, Url(scheme, name, port, path, query.decode("latin-1")),
+                      Headers.from_items(items), conn.client_ip.decode(), MessageBody(None),
+                      dict(match.params) if match.params else {})
+    ctx = PolicyContext.received(request, infos[1], infos[2],
+                                 rid.decode("latin-1") if rid is not None else None, time())
     if traced:
         ctx.Tracing = True
         ctx.trace = []

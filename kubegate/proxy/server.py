@@ -63,8 +63,8 @@ class ServerState:
         self.route_infos: dict[int, tuple[Any, Any, Any]] = {}  # context.Api/Operation per route
         self.routes: dict[bytes, Any] = {}
         """Recent routing results of the current snapshot: b"METHOD /raw/path" -> (match,
-        method text, normalised path, upstream path) or None for no route. Emptied by
-        `install` and when it reaches request.ROUTE_CACHE_SIZE entries."""
+        method text, normalised path, upstream path, backend pool) or None for no route.
+        Emptied by `install` and when it reaches request.ROUTE_CACHE_SIZE entries."""
         obs = gateway.observability
         self.metrics = RequestMetrics()
         self.access_log: AccessLog | None = (

@@ -233,6 +233,8 @@ def forward(timeout: float | None, fail_on_error: bool = False, redirects: bool 
                 await asyncio.wait_for(ctx.send(ctx), timeout)
             except TimeoutError:
                 raise BackendError(504, f"backend did not answer within {timeout:g} s") from None
+        if not (fail_on_error or ctx.Tracing):
+            return  # (a streamed response is not in ctx.Response: nothing looks at it)
         status = ctx.Response.StatusCode
         trace(ctx, f"forward-request: backend answered {status}")
         if fail_on_error and status >= 400:
