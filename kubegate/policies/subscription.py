@@ -20,7 +20,9 @@ that is forwarded. It then decides, in APIM's order:
 A refusal fills ``context.LastError`` (Source ``authorization``) and runs the
 ``on-error`` section of the product-less pipeline on the refusal response.
 
-Invariants: a gate is immutable and shared by every request of its operation;
+Invariants: a gate is immutable and shared by every request of its operation (but
+for its cache of the context objects of admitted keys, which only ever adds entries
+equal to those it would make again);
 it never touches the store (the key index is refreshed elsewhere) and never
 reads the clock except through ``ctx.now()``.
 """
@@ -62,7 +64,7 @@ class KeyLookup(Protocol):
 class SubscriptionGate:
     __slots__ = ("api", "keys", "base", "products", "open_product", "open_pipeline",
                  "required", "header", "query", "needs_request_body", "needs_response_body",
-                 "guard")
+                 "guard", "_contexts")
 
     def __init__(self, api: str, keys: KeyLookup, base: Pipeline, *, required: bool,
                  products: Mapping[str, Pipeline] | None = None,
@@ -80,6 +82,9 @@ class SubscriptionGate:
         self.query = query
         every = (base, *self.products.values())
         self.needs_request_body = any(p.needs_request_body for p in every)
+        # id(key index entry) -> (entry, context.Subscription, context.User): see _admitted
+        self._contexts: dict[int, tuple[IndexSubscription, SubscriptionInfo,
+                                        UserInfo | None]] = {}
         self.needs_response_body = any(p.needs_response_body for p in every)
 
     def describe(self) -> dict[str, Any]:
@@ -127,27 +132,43 @@ class SubscriptionGate:
                 if wait is not None:
                     return await self._throttle(ctx, wait)
             return await self._refuse(ctx, 401, "SubscriptionKeyInvalid", INVALID_KEY)
-        state = info.effective_state(_now(ctx))
+        state = info.state if info.expires is None else info.effective_state(_now(ctx))
         if state != "active":
             if self.open_product is not None:
                 return await self._open(ctx, send)
             return await self._refuse(ctx, 403, "SubscriptionNotActive",
                                       INACTIVE.format(state=state))
-        ctx.Subscription = SubscriptionInfo(
-            Id=info.id, Key=key, Name=info.name,
-            PrimaryKey=key if info.key == "primary" else None,
-            SecondaryKey=key if info.key == "secondary" else None,
-            EndDate=info.expires)
+        ctx.Subscription, user = self._admitted(info, key)
         if hasattr(ctx, "trace_allowed"):
             ctx.trace_allowed = info.allow_tracing
-        if info.user is not None:
-            ctx.User = UserInfo(Id=info.user)
+        if user is not None:
+            ctx.User = user
         pipeline = self.base
         if info.product is not None:
             ctx.Product = self._product(info.product)
             pipeline = self.products.get(info.product, self.base)
-        trace(ctx, f"subscription {info.id} ({info.scope}) admitted")
+        if ctx.Tracing:
+            trace(ctx, f"subscription {info.id} ({info.scope}) admitted")
         await pipeline.execute(ctx, send)
+
+    def _admitted(self, info: IndexSubscription, key: str
+                  ) -> tuple[SubscriptionInfo, UserInfo | None]:
+        """`context.Subscription` and `context.User` for an admitted key: made once per
+        key index entry (each entry is one key of one subscription) and then shared, as
+        expressions only read them."""
+        made = self._contexts.get(id(info))
+        if made is not None and made[0] is info:
+            return made[1], made[2]
+        subscription = SubscriptionInfo(
+            Id=info.id, Key=key, Name=info.name,
+            PrimaryKey=key if info.key == "primary" else None,
+            SecondaryKey=key if info.key == "secondary" else None,
+            EndDate=info.expires)
+        user = UserInfo(Id=info.user) if info.user is not None else None
+        if len(self._contexts) >= 4096:
+            self._contexts.clear()
+        self._contexts[id(info)] = (info, subscription, user)
+        return subscription, user
 
     async def _open(self, ctx: Any, send: Send) -> None:
         assert self.open_product is not None

@@ -57,8 +57,8 @@ from .limits_common import (
 Limit = tuple[str, int, int]  # counter key, calls, period
 
 
-async def finish(ctx: Any, policy: str, decisions: list[tuple[Limit, RateDecision]],
-                 headers: Headers) -> None:
+def finish(ctx: Any, policy: str, decisions: list[tuple[Limit, RateDecision]],
+           headers: Headers) -> None:
     """Turn decisions into headers, variables, or the 429/503 failure."""
     if len(decisions) == 1 and decisions[0][1].allowed and not headers.remaining_calls_header_name \
             and not headers.total_calls_header_name and not headers.remaining_calls_variable_name:
@@ -94,24 +94,40 @@ def compile_rate_limit(el: PolicyElement, c: Compiler, path: str) -> Step | None
     if spec is None:
         return None
     store = counter_store(c)
+    hit_now = getattr(store, "hit_rate_now", None)  # a store that answers synchronously
     scope, apis = el.scope, spec.apis
 
-    async def run(ctx: Any) -> None:
+    def limits_of(ctx: Any) -> list[Limit] | None:
         sub = subscription_id(ctx)
         if sub is None:
             trace(ctx, "rate-limit: no subscription, not limited")
-            return
+            return None
         base = f"rl:{sub}:{scope_tag(scope, ctx)}"
         limits: list[Limit] = [(base, spec.calls, spec.renewal_period)]
         for suffix, lim in nested(apis, ctx):
             assert lim.calls is not None and lim.renewal_period is not None
             limits.append((f"{base}:{suffix}", lim.calls, lim.renewal_period))
+        return limits
+
+    if hit_now is not None:
+        def run_now(ctx: Any) -> None:
+            limits = limits_of(ctx)
+            if limits is not None:
+                finish(ctx, "rate-limit", [(lim, hit_now(*lim)) for lim in limits],
+                       spec.headers)
+        return c.step(el, path, run_now, calls=spec.calls, period=spec.renewal_period,
+                      nested=len(apis))
+
+    async def run(ctx: Any) -> None:
+        limits = limits_of(ctx)
+        if limits is None:
+            return
         if len(limits) == 1:
-            got = [await store.hit_rate(base, spec.calls, spec.renewal_period, fail_mode=mode)]
+            got = [await store.hit_rate(*limits[0], fail_mode=mode)]
         else:
             got = list(await asyncio.gather(*(store.hit_rate(k, n, p, fail_mode=mode)
                                               for k, n, p in limits)))
-        await finish(ctx, "rate-limit", list(zip(limits, got, strict=True)), spec.headers)
+        finish(ctx, "rate-limit", list(zip(limits, got, strict=True)), spec.headers)
     return c.step(el, path, run, is_async=True, calls=spec.calls, period=spec.renewal_period,
                   nested=len(apis))
 
@@ -142,17 +158,21 @@ def compile_rate_limit_by_key(el: PolicyElement, c: Compiler, path: str) -> Step
             return 0
         return as_int(count_of(ctx), "increment-count")
 
-    async def run(ctx: Any) -> None:
+    hit_now = getattr(store, "hit_rate_now", None)  # a store that answers synchronously
+
+    def hit(ctx: Any) -> tuple[Limit, int]:
         key = "rlk:" + to_text(key_of(ctx))
         if fixed is not None:
             calls, period = fixed
         else:
             calls = as_int(calls_of(ctx), "calls")
             period = as_int(period_of(ctx), "renewal-period", 1, MAX_RATE_PERIOD)
-        cost = 0 if deferred else counted(ctx)
-        d = await store.hit_rate(key, calls, period, cost, fail_mode=mode)
-        await finish(ctx, "rate-limit-by-key", [((key, calls, period), d)], spec.headers)
+        return (key, calls, period), 0 if deferred else counted(ctx)
+
+    def decided(ctx: Any, limit: Limit, d: RateDecision) -> None:
+        finish(ctx, "rate-limit-by-key", [(limit, d)], spec.headers)
         if deferred:
+            key, calls, period = limit
             done = False
 
             async def count_after(ctx: Any) -> None:
@@ -163,4 +183,14 @@ def compile_rate_limit_by_key(el: PolicyElement, c: Compiler, path: str) -> Step
                     await store.hit_rate(key, calls, period, n, fail_mode=mode)
                     trace(ctx, f"rate-limit-by-key {key}: counted {n} after the response")
             after_response(ctx, count_after)
+
+    if hit_now is not None:
+        def run_now(ctx: Any) -> None:
+            limit, cost = hit(ctx)
+            decided(ctx, limit, hit_now(*limit, cost))
+        return c.step(el, path, run_now, deferred=deferred)
+
+    async def run(ctx: Any) -> None:
+        limit, cost = hit(ctx)
+        decided(ctx, limit, await store.hit_rate(*limit, cost, fail_mode=mode))
     return c.step(el, path, run, is_async=True, deferred=deferred)

@@ -25,6 +25,11 @@ class MemoryCounterStore:
     ) -> RateDecision:
         return self.core.hit_rate(key, limit, period_s, cost, self._clock() if now is None else now)
 
+    def hit_rate_now(self, key: str, limit: int, period_s: int, cost: int = 1) -> RateDecision:
+        """`hit_rate` without awaiting: this store answers in the caller (policies
+        that find this method run as synchronous steps)."""
+        return self.core.hit_rate(key, limit, period_s, cost, self._clock())
+
     async def hit_quota(
         self, key: str, calls: int | None, bandwidth_kb: int | None, period_s: int,
         anchor: float = 0.0, count_calls: int = 1, *,
