@@ -106,14 +106,16 @@ class PolicyExchange:
         self.head_only = head_only
         self.http10 = http10
         self.body_left = body_limit
-        self.body = bytearray()
-        self.buffer: list[bytes] = []
-        self.req_done = False
-        self.started = False
-        self.finished = False
-        self.task: asyncio.Task[None] | None = None
-        self.pending: bytes | None = None  # a refusal waiting for its turn in the queue
         self.t0 = perf_counter()
+
+    # per-request state that starts out the same for every request
+    body: bytearray | None = None  # the request body, once a chunk arrived
+    buffer: tuple[bytes, ...] = ()  # (a PolicyExchange never tunnels: nothing is buffered)
+    req_done = False
+    started = False
+    finished = False
+    task: asyncio.Task[None] | None = None
+    pending: bytes | None = None  # a refusal waiting for its turn in the queue
 
     @property
     def derived(self) -> frozenset[bytes]:
@@ -141,11 +143,14 @@ class PolicyExchange:
 
     @property
     def bytes_in(self) -> int:
-        return len(self.body)
+        return len(self.body) if self.body is not None else 0
 
     def request_body(self, chunk: bytes) -> None:
         if not self.finished:
-            self.body += chunk
+            if self.body is None:
+                self.body = bytearray(chunk)
+            else:
+                self.body += chunk
 
     def request_complete(self) -> None:
         self.req_done = True
@@ -176,7 +181,7 @@ class PolicyExchange:
     async def _run(self) -> None:
         ctx = self.ctx
         request = ctx.Request
-        request.Body.content = self.received = bytes(self.body)
+        request.Body.content = self.received = bytes(self.body) if self.body else b""
         self.received_url = url = request.Url
         self.received_as = (request.Method, url.Path, url._raw_query, request.Headers)
         if self.conn.scheme == b"https":  # the client's certificate, when the listener asks
