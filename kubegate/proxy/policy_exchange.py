@@ -8,7 +8,8 @@ framing. It sits in the client connection's queue like a plain Exchange, so
 pipelined responses stay in order.
 
 Invariant: `finished` is set exactly once, when the response is written or the
-client went away; nothing is written after that.
+client went away; nothing is written after that, nor after `streamed` (the response
+was handed to a plain Exchange that took this one's place in the queue).
 """
 
 from __future__ import annotations
@@ -296,7 +297,10 @@ class PolicyExchange:
         ex.span, self.span = self.span, None
         ex.rid = self.rid
         ex.subscription = self.subscription
-        self.streamed = self.finished = True  # ctx.Response stays unset: nothing reads it
+        # the new exchange answers from here; ctx.Response stays unset: nothing reads it.
+        # (`finished` stays False: the response is not written yet, so a client connection
+        # told to close after it must not close now)
+        self.streamed = True
         queue = self.conn.queue
         if queue and queue[0] is self:
             queue[0] = ex  # type: ignore[call-overload]
@@ -358,7 +362,7 @@ class PolicyExchange:
             return False
 
     def _write(self, data: bytes) -> None:
-        if self.finished:
+        if self.finished or self.streamed:
             return
         self.finished = True
         self.bytes_out = len(data)

@@ -246,3 +246,15 @@ async def test_a_changed_request_is_written_anew_with_the_same_gateway_headers(
         assert lines[0] == b"GET /base/items/1?q=2 HTTP/1.1"
     else:  # the chain the client sent is gone with the header: only the client is named
         assert b"x-forwarded-for: 192.0.2.7" in lines
+
+
+async def test_a_streamed_answer_to_a_closing_client_is_written_before_the_close() -> None:
+    rig = compiled_rig(policy_with('<set-variable name="v" value="1" />'))
+    rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+    await settle()
+    assert rig.upstream_sent().startswith(b"GET /base/items/1")
+    assert not rig.ct.closed  # the pipeline finished at once, the response has not come
+    rig.reply(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    out = rig.ct.take()
+    assert out.startswith(b"HTTP/1.1 200 OK") and out.endswith(b"ok")
+    assert b"connection: close" in out.lower() and rig.ct.closed
