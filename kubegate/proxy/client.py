@@ -52,7 +52,7 @@ class ClientConnection(asyncio.Protocol):
         self.client_ip = b""
         self.queue: deque[Exchange] = deque()
         self.current: Exchange | None = None
-        self.url: list[bytes] = []
+        self.url = b""  # the request target (httptools may hand it over in pieces)
         self.headers: list[tuple[bytes, bytes]] = []
         self.head_bytes = 0
         self.in_head = False
@@ -134,14 +134,14 @@ class ClientConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         if self.dead:
             raise StopParsing
-        self.url = []
+        self.url = b""
         self.headers = []
         self.in_head = True
         self.head_bytes = 0
         self.deadline = self.server.now + self.server.limits_header_timeout
 
     def on_url(self, url: bytes) -> None:
-        self.url.append(url)
+        self.url = self.url + url if self.url else url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))

@@ -82,7 +82,7 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
     headers = conn.headers
     if len(headers) > server.max_headers:
         return _local(conn, 431, "Too many request header fields", False)
-    url = b"".join(conn.url)
+    url = conn.url
     if len(url) > server.max_request_line:
         return _local(conn, 414, "Request-URI too long", False)
     if conn.head_chunk > server.max_header_size and (
