@@ -22,6 +22,7 @@ import hashlib
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import hiredis
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
@@ -76,7 +77,33 @@ def make_redis_client(
         raise ValueError(f"unsupported Redis URL scheme {scheme!r} in {url!r}")
     pool = BlockingConnectionPool.from_url(
         url, max_connections=max_connections, timeout=timeout, **common)
+    pool.connection_class = packed_by_hiredis(pool.connection_class)
     return Redis(connection_pool=pool)
+
+
+class HiredisPacking:
+    """Commands packed by hiredis (C) instead of redis.asyncio's Python loop, which
+    re-copies the growing buffer for every argument: a BATCH call of a few hundred
+    arguments cost ~250 µs there and ~45 µs here. Same bytes (`test_counters_redis`)."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        first = args[0]
+        if isinstance(first, str | bytes) and (" " in first if isinstance(first, str)
+                                               else b" " in first):
+            args = (*first.split(), *args[1:])  # "SCRIPT LOAD": words go separately
+        return [hiredis.pack_command(args)]
+
+
+_PACKED: dict[type, type] = {}
+
+
+def packed_by_hiredis(connection_class: type) -> type:
+    """`connection_class` (plain, TLS or Unix socket) with HiredisPacking."""
+    made = _PACKED.get(connection_class)
+    if made is None:
+        made = _PACKED[connection_class] = type(
+            "Hiredis" + connection_class.__name__, (HiredisPacking, connection_class), {})
+    return made
 
 
 def _sentinel_client(url: str, common: dict[str, Any]) -> Redis:

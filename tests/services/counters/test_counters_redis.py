@@ -33,6 +33,21 @@ async def test_concurrent_checks_share_round_trips(redis_store: CounterStore) ->
     assert redis_store.batcher.round_trips <= 2  # 400 checks, one pipeline (max_batch 512)
 
 
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "rediss://127.0.0.1:6379/0",
+                                 "unix:///tmp/redis.sock"])
+def test_commands_are_packed_by_hiredis_into_the_same_bytes(url: str) -> None:
+    from redis.asyncio.connection import Connection
+
+    pool = make_redis_client(url).connection_pool
+    connection = pool.connection_class()
+    assert type(connection).__name__.startswith("Hiredis")
+    args = ("EVALSHA", "0" * 40, 2, "kg:{k}:rz", "kg:{k}:rh", 1, "r", 2, 4, 100, 60, 1,
+            repr(1_700_000_000.25), "Zürich")
+    assert connection.pack_command(*args) == [b"".join(Connection().pack_command(*args))]
+    assert connection.pack_command("SCRIPT LOAD", "return 1") == [
+        b"".join(Connection().pack_command("SCRIPT LOAD", "return 1"))]
+
+
 async def test_one_failing_operation_does_not_fail_its_batch(redis_store: CounterStore) -> None:
     """A batch runs every queued check in one script call; an operation that fails in
     Redis (its key holds another type) answers as unavailable, the others normally."""
