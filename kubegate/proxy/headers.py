@@ -18,7 +18,7 @@ REQUEST_SPECIAL = HOP_BY_HOP | {
 }
 REQUEST_INTERCEPTED = REQUEST_SPECIAL | {b"traceparent", b"x-kubegate-trace"}
 """Fields the request parser looks at before deciding to copy them (traceparent: rewritten
-when tracing is on; x-kubegate-trace: asks policies for a live trace, copied)."""
+when tracing is on; x-kubegate-trace: asks policies for a live trace, never forwarded)."""
 RESPONSE_SPECIAL = HOP_BY_HOP | {b"content-length"}
 
 

@@ -121,9 +121,8 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
                     fwd.append(name + b": " + value + CRLF)
                 else:  # a second one makes it invalid: a new trace starts
                     traceparent = value if traceparent is None else b"-"
-            elif low == TRACE_HEADER:  # policies' live trace: forwarded by the plain path
+            elif low == TRACE_HEADER:  # asks for the policies' live trace: never forwarded
                 traced = traced or value.strip().lower() == b"true"
-                fwd.append(name + b": " + value + CRLF)
             continue
         if rid_name is not None and low == rid_name:
             rid = value

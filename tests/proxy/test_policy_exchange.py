@@ -258,3 +258,14 @@ async def test_a_streamed_answer_to_a_closing_client_is_written_before_the_close
     out = rig.ct.take()
     assert out.startswith(b"HTTP/1.1 200 OK") and out.endswith(b"ok")
     assert b"connection: close" in out.lower() and rig.ct.closed
+
+
+@pytest.mark.parametrize("policies", [False, True])
+async def test_the_live_trace_header_never_reaches_the_backend(policies: bool) -> None:
+    rig = compiled_rig(policy_with('<set-variable name="v" value="1" />')) if policies \
+        else make_rig()
+    rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\nx-kubegate-trace: false\r\n"
+             b"Accept: a/b\r\n\r\n")
+    await settle()
+    sent = rig.upstream_sent()
+    assert b"Accept: a/b" in sent and b"kubegate-trace" not in sent.lower()
