@@ -134,6 +134,9 @@ class FailureStats:
 T = TypeVar("T")
 
 
+STORE_FAILURES = (CounterUnavailable, OSError, TimeoutError, ConnectionError)
+
+
 async def guarded(
     call: Callable[[], Awaitable[T]], mode: FailMode, stats: FailureStats, what: str,
     on_open: Callable[[], T], on_closed: Callable[[str], T],
@@ -141,11 +144,17 @@ async def guarded(
     """Run ``call``; on a store failure return the fail-mode decision instead of raising."""
     try:
         return await call()
-    except (CounterUnavailable, OSError, TimeoutError, ConnectionError) as exc:
-        stats.record(exc, mode, what)
-        if mode == FAIL_OPEN:
-            return on_open()
-        return on_closed(f"Rate limit and quota store is unavailable ({stats.last_error}).")
+    except STORE_FAILURES as exc:
+        return failed(exc, mode, stats, what, on_open, on_closed)
+
+
+def failed(exc: BaseException, mode: FailMode, stats: FailureStats, what: str,
+           on_open: Callable[[], T], on_closed: Callable[[str], T]) -> T:
+    """The fail-mode decision for a store failure `exc` (recorded in `stats`)."""
+    stats.record(exc, mode, what)
+    if mode == FAIL_OPEN:
+        return on_open()
+    return on_closed(f"Rate limit and quota store is unavailable ({stats.last_error}).")
 
 
 def open_rate(limit: int) -> RateDecision:

@@ -33,6 +33,7 @@ from redis.exceptions import NoScriptError, RedisError
 from . import lua
 from .base import (
     DEFAULT_FAIL_MODE,
+    STORE_FAILURES,
     CounterUnavailable,
     FailMode,
     FailureStats,
@@ -43,6 +44,7 @@ from .base import (
     check_rate_args,
     closed_quota,
     closed_rate,
+    failed,
     guarded,
     open_quota,
     open_rate,
@@ -54,6 +56,7 @@ _KIND = {"rate": "r", "quota": "q"}
 _SHAS = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in _SCRIPTS.items()}
 
 Op = tuple[str, list[str], list[Any]]  # script name, keys, args
+KEYS_KEPT = 65536  # counter keys whose Redis key names are kept ready (keys_for)
 
 
 def make_redis_client(
@@ -132,6 +135,7 @@ class RedisCounterStore:
         self.prefix = prefix
         self.stats = FailureStats()
         self.batcher: Coalescer[Op] = Coalescer(self._flush, timeout=timeout, max_batch=max_batch)
+        self._keys: dict[str, tuple[str, str, str]] = {}  # recent keys_for results
 
     @classmethod
     def from_url(
@@ -143,8 +147,14 @@ class RedisCounterStore:
         return cls(client, prefix=prefix, timeout=timeout)
 
     def keys_for(self, key: str) -> tuple[str, str, str]:
-        base = f"{self.prefix}:{{{key}}}"
-        return f"{base}:rz", f"{base}:rh", f"{base}:q"
+        found = self._keys.get(key)
+        if found is None:
+            base = f"{self.prefix}:{{{key}}}"
+            found = (f"{base}:rz", f"{base}:rh", f"{base}:q")
+            if len(self._keys) >= KEYS_KEPT:
+                self._keys.clear()
+            self._keys[key] = found
+        return found
 
     async def _flush(self, ops: list[Op]) -> list[Any]:
         if isinstance(self.client, RedisCluster):
@@ -181,14 +191,14 @@ class RedisCounterStore:
     ) -> RateDecision:
         check_rate_args(limit, period_s, cost)
         z, h, _ = self.keys_for(key)
-        op: Op = ("rate", [z, h], [limit, period_s, cost, _now(now)])
-
-        async def call() -> RateDecision:
-            allowed, total, retry_ms = await self.batcher.submit(op)
-            retry = 0 if allowed else ceil_s(int(retry_ms) / 1000)
-            return RateDecision(bool(allowed), max(0, limit - int(total)), retry, limit)
-        return await guarded(call, fail_mode, self.stats, "rate-limit",
-                             lambda: open_rate(limit), lambda m: closed_rate(limit, m))
+        try:  # (guarded's logic, without a closure per request: this is the hot path)
+            allowed, total, retry_ms = await self.batcher.submit(
+                ("rate", [z, h], [limit, period_s, cost, _now(now)]))
+        except STORE_FAILURES as exc:
+            return failed(exc, fail_mode, self.stats, "rate-limit", lambda: open_rate(limit),
+                          lambda m: closed_rate(limit, m))
+        retry = 0 if allowed else ceil_s(int(retry_ms) / 1000)
+        return RateDecision(bool(allowed), max(0, limit - int(total)), retry, limit)
 
     async def hit_quota(
         self, key: str, calls: int | None, bandwidth_kb: int | None, period_s: int,
