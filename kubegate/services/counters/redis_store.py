@@ -9,7 +9,9 @@ Concurrent calls from one process go through a ``Coalescer``: the calls that
 queue while a round trip is in flight are sent as one EVALSHA of the BATCH
 script (non-cluster mode: one command, one script run, each operation's error
 kept to itself) or concurrently per node (cluster mode: keys of different
-slots cannot share a script).  EVALSHA falls back to EVAL on
+slots cannot share a script). For ``redis://`` and ``unix://`` URLs the BATCH
+call goes over ``resp.RespClient``, one lean connection (redis.asyncio spends
+about 500 Python calls per round trip); TLS, Sentinel and Cluster use redis-py.  EVALSHA falls back to EVAL on
 NOSCRIPT (a restarted or failed-over server), which also re-caches the script.
 Every round trip is bounded by ``timeout``; a broken connection is dropped by
 the pool and a new one is opened on the next call (automatic reconnection).
@@ -50,6 +52,7 @@ from .base import (
     open_rate,
 )
 from .batch import Coalescer
+from .resp import ReplyError, RespClient
 
 _SCRIPTS = {"rate": lua.RATE, "quota": lua.QUOTA, "batch": lua.BATCH}
 _KIND = {"rate": "r", "quota": "q"}
@@ -129,9 +132,10 @@ def _sentinel_client(url: str, common: dict[str, Any]) -> Redis:
 class RedisCounterStore:
     def __init__(
         self, client: Redis | RedisCluster, *, prefix: str = "kg", timeout: float = 0.25,
-        max_batch: int = 512,
+        max_batch: int = 512, direct: RespClient | None = None,
     ) -> None:
         self.client = client
+        self.direct = direct  # the lean connection for BATCH calls (resp.py), when the URL allows
         self.prefix = prefix
         self.stats = FailureStats()
         self.batcher: Coalescer[Op] = Coalescer(self._flush, timeout=timeout, max_batch=max_batch)
@@ -144,7 +148,8 @@ class RedisCounterStore:
     ) -> RedisCounterStore:
         client = make_redis_client(url, cluster=cluster, timeout=timeout,
                                    max_connections=max_connections)
-        return cls(client, prefix=prefix, timeout=timeout)
+        direct = None if cluster else RespClient.from_url(url, timeout)
+        return cls(client, prefix=prefix, timeout=timeout, direct=direct)
 
     def keys_for(self, key: str) -> tuple[str, str, str]:
         found = self._keys.get(key)
@@ -172,6 +177,15 @@ class RedisCounterStore:
         for name, op_keys, args in ops:
             keys += op_keys
             argv += (_KIND[name], len(op_keys), len(args), *args)
+        direct = self.direct
+        if direct is not None:
+            try:
+                results = await direct.call("EVALSHA", _SHAS["batch"], len(keys), *keys, *argv)
+            except ReplyError as exc:
+                if not str(exc).startswith("NOSCRIPT"):
+                    raise
+                results = await direct.call("EVAL", _SCRIPTS["batch"], len(keys), *keys, *argv)
+            return list(results)
         try:
             results = await self.client.evalsha(_SHAS["batch"], len(keys), *keys, *argv)
         except NoScriptError:
@@ -237,6 +251,8 @@ class RedisCounterStore:
 
     async def close(self) -> None:
         await self.batcher.close()
+        if self.direct is not None:
+            await self.direct.aclose()
         await self.client.aclose()
 
 
