@@ -260,10 +260,12 @@ async def serve_single(config_path: str, loader: Any, config: Any, snapshot: Any
     admin_state = AdminState(status, lambda: not worker.stopping.is_set(), context=context,
                              metrics=lambda: worker.state.metrics)
     tasks: list[asyncio.Task[None]] = []
+    # made now, so its baseline is the files as loaded: a change written while the
+    # listeners and the admin app start is seen as a change, not as the baseline
+    watcher = FileWatcher(lambda: watched_files(config_path, worker.config), worker.reload)
 
     async def started(w: Worker) -> None:
         server, _ = await start_admin(create_app(admin_state), w.config.gateway.admin)
-        watcher = FileWatcher(lambda: watched_files(config_path, worker.config), worker.reload)
         tasks.append(asyncio.get_running_loop().create_task(watcher.run()))
         if store is not None:
             tasks.append(asyncio.get_running_loop().create_task(watch_overlay(store, w.reload)))
@@ -295,6 +297,8 @@ async def _supervisor_main(config_path: str, loader: Any, config: Any, argv: Any
                 "restarts": supervisor.restarts}
 
     tasks: list[asyncio.Task[None]] = []
+    # made now, so its baseline is the files as loaded (see serve_single)
+    watcher = FileWatcher(lambda: watched_files(config_path, current["config"]), supervisor.reload)
 
     metrics_dir = MetricsDir(Path(os.environ[METRICS_ENV]))
 
@@ -306,7 +310,6 @@ async def _supervisor_main(config_path: str, loader: Any, config: Any, argv: Any
         context = admin_context(store, config_path, overrides, config, reload, metrics_dir.merged)
         admin = AdminState(status, supervisor.is_ready, context=context, metrics=metrics_dir.merged)
         await start_admin(create_app(admin), config.gateway.admin)
-        watcher = FileWatcher(lambda: watched_files(config_path, current["config"]), supervisor.reload)
         tasks.append(asyncio.get_running_loop().create_task(watcher.run()))
         if store is not None:
             tasks.append(asyncio.get_running_loop().create_task(

@@ -139,3 +139,32 @@ def test_reload_applies_declared_subscription_changes(backend: Backend,
     assert wait_until(lambda: status(new_key) == 200, timeout=15)
     # refused: 401, or 429 once the polling above made this address look like a key guesser
     assert status(old_key) in (401, 429)
+
+
+class DataPlaneFirst(Gateway):
+    """Counts as started as soon as the data plane answers, before the admin app is up."""
+
+    def ready(self) -> bool:
+        if self.proc.poll() is not None:
+            return False
+        try:
+            return request(self.port, "GET", "/nothing-here").status == 404
+        except OSError:
+            return False
+
+
+def test_a_change_written_while_the_gateway_starts_is_applied(backend: Backend,
+                                                               tmp_path: Any) -> None:
+    """The file watcher's baseline is the config as loaded: a change written while the
+    listeners and the admin app start (here: as soon as the data plane answers) is a
+    change. It was once taken after the admin app started, and such a change was lost."""
+    first = {"name": "first", "path": "/first", "backend": backend.url}
+    folder = tmp_path / "gw"
+    folder.mkdir()
+    gw = DataPlaneFirst(folder, {"apis": [first]})
+    try:
+        gw.write_config({"apis": [first, {**first, "name": "second", "path": "/second"}]})
+        assert wait_until(lambda: request(gw.port, "GET", "/second/x").status == 200, 15), \
+            gw.log_text()
+    finally:
+        gw.stop()
