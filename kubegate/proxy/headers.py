@@ -32,6 +32,11 @@ def connection_tokens(values: list[bytes]) -> set[bytes]:
     return tokens
 
 
+def without_fields(lines: list[bytes], names: set[bytes] | frozenset[bytes]) -> list[bytes]:
+    """Header lines (`Name: value\r\n`) except those whose lower-case name is in `names`."""
+    return [line for line in lines if line.split(b":", 1)[0].lower() not in names]
+
+
 def is_chunked_only(values: list[bytes]) -> bool:
     """A request Transfer-Encoding we accept: exactly `chunked`, once."""
     return len(values) == 1 and values[0].strip().lower() == b"chunked"

@@ -35,7 +35,7 @@ from kubegate.proxy.eager import start_eagerly
 from kubegate.proxy.errors import json_error, reason
 from kubegate.proxy.exchange import Exchange
 from kubegate.proxy.forward import forward, request_head
-from kubegate.proxy.headers import RESPONSE_SPECIAL
+from kubegate.proxy.headers import RESPONSE_SPECIAL, without_fields
 from kubegate.proxy.peer import peer_certificate
 
 if TYPE_CHECKING:
@@ -88,11 +88,9 @@ class PolicyExchange:
     policies left the request as it came, but for deleted headers (see _received_head)."""
     host: bytes | None = None  # the Host the client sent (X-Forwarded-Host)
     pool: Any = None  # the pool of the operation's backend (from the route cache)
-    # the request as the pipeline received it (set by _run): its body, Url object, and
-    # (method, path, raw query, Headers object)
-    received = b""
-    received_url: Any = None
-    received_as: tuple[Any, ...] = ()
+    # the request as the pipeline received it (set by _run): method, Url object, path,
+    # raw query, Headers object, body
+    received: tuple[Any, ...] = ()
     backend_s = 0.0
     status = 0
     bytes_out = 0
@@ -182,9 +180,9 @@ class PolicyExchange:
     async def _run(self) -> None:
         ctx = self.ctx
         request = ctx.Request
-        request.Body.content = self.received = bytes(self.body) if self.body else b""
-        self.received_url = url = request.Url
-        self.received_as = (request.Method, url.Path, url._raw_query, request.Headers)
+        request.Body.content = body = bytes(self.body) if self.body else b""
+        url = request.Url
+        self.received = (request.Method, url, url.Path, url._raw_query, request.Headers, body)
         if self.conn.scheme == b"https":  # the client's certificate, when the listener asks
             ctx.Request.Certificate = peer_certificate(self.conn.transport)
         pipeline = self.target.pipeline
@@ -229,9 +227,9 @@ class PolicyExchange:
         set or appended) and body. None when something else changed."""
         request = ctx.Request
         url = request.Url
-        method, path, query, headers = self.received_as
-        if not (url is self.received_url and url._query is None and request.Headers is headers
-                and not headers.edited and request.Body.content is self.received
+        method, received_url, path, query, headers, body = self.received
+        if not (url is received_url and url._query is None and request.Headers is headers
+                and not headers.edited and request.Body.content is body
                 and request.Method == method and url.Path == path and url._raw_query == query):
             return None
         assert self.prefix is not None
@@ -240,7 +238,7 @@ class PolicyExchange:
             gone = {name.encode("latin-1") for name in headers.removed}
             if gone & self.derived:  # the gateway's own lines would have to change
                 return None
-            copied = [line for line in copied if line.split(b":", 1)[0].lower() not in gone]
+            copied = without_fields(copied, gone)
         return start + b"".join(copied) + added
 
     async def _send(self, ctx: Any) -> None:

@@ -26,6 +26,7 @@ from kubegate.proxy.headers import (
     connection_tokens,
     is_chunked_only,
     valid_content_length,
+    without_fields,
 )
 from kubegate.proxy.policy_exchange import PolicyExchange
 
@@ -194,7 +195,7 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
     if tokens:
         tokens -= {b"keep-alive", b"close", b"upgrade"}
         if tokens:
-            fwd = [line for line in fwd if line.split(b":", 1)[0].lower() not in tokens]
+            fwd = without_fields(fwd, tokens)
 
     # -- the upstream request head (for a policy path: up to the framing, used when the
     # policies leave the request as it came)
