@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from . import ast as A
@@ -179,28 +179,19 @@ _BOUNDED_NODES = (A.Literal, A.Name, A.Member, A.Chain, A.Unary, A.Binary, A.Con
 
 
 def _bounded(root: A.Node | list[A.Node]) -> bool:
-    """True when ``root`` is one expression made only of _BOUNDED_NODES."""
-    stack: list[object] = [root]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            if item is root:
-                return False  # a statement block
-            stack.extend(item)
-        elif isinstance(item, A.Node | A.TypeRef):
-            if not isinstance(item, _BOUNDED_NODES):
-                return False
-            stack.extend(getattr(item, slot) for slot in type(item).__slots__)
-    return True
+    """True when ``root`` is one expression (not a statement block) made only of
+    _BOUNDED_NODES."""
+    return not isinstance(root, list) and all(
+        isinstance(item, _BOUNDED_NODES) for item, _ in _walk(root)
+        if isinstance(item, A.Node | A.Param | A.Catch | A.TypeRef))
 
 
-def _check_depth(root: A.Node | list[A.Node]) -> None:
+def _walk(root: A.Node | list[A.Node]) -> Iterator[tuple[object, int]]:
+    """Every item of a syntax tree (nodes, lists, plain values) with its depth."""
     stack: list[tuple[object, int]] = [(root, 0)]
     while stack:
         item, depth = stack.pop()
-        if depth > MAX_TREE_DEPTH:
-            pos = item.pos if isinstance(item, A.Node) else 0
-            raise CompileFailure("expression nested too deeply", pos)
+        yield item, depth
         if isinstance(item, list | tuple):
             stack.extend((x, depth + 1) for x in item)
         elif isinstance(item, dict):
@@ -208,3 +199,10 @@ def _check_depth(root: A.Node | list[A.Node]) -> None:
         elif isinstance(item, A.Node | A.Param | A.Catch | A.TypeRef):
             for slot in type(item).__slots__:
                 stack.append((getattr(item, slot), depth + 1))
+
+
+def _check_depth(root: A.Node | list[A.Node]) -> None:
+    for item, depth in _walk(root):
+        if depth > MAX_TREE_DEPTH:
+            pos = item.pos if isinstance(item, A.Node) else 0
+            raise CompileFailure("expression nested too deeply", pos)
