@@ -114,3 +114,21 @@ def test_context_slots_prevent_new_attributes() -> None:
     ctx = make()
     with pytest.raises(AttributeError):
         ctx.Extra = 1  # type: ignore[attr-defined]
+
+
+def test_the_data_planes_constructor_sets_every_slot_as_init_does() -> None:
+    """PolicyContext.received (slot by slot, for speed) must stay in step with
+    __init__: a slot added to one and not the other fails here."""
+    from kubegate.policies.context_http import MessageBody, Request, Url
+    from kubegate.policies.state import PolicyContext
+
+    request = Request("GET", Url("http", "h", 80, "/p"), Headers(), "192.0.2.1", MessageBody(None))
+    api, operation = ApiInfo(Id="a"), OperationInfo(Id="o")
+    fast = PolicyContext.received(request, api, operation, "rid-1", 1_700_000_000.0)
+    slow = PolicyContext(request, api=api, operation=operation, request_id="rid-1",
+                         clock=lambda: 1_700_000_000.0)
+    slots = [s for klass in type(fast).__mro__ for s in getattr(klass, "__slots__", ())]
+    for slot in slots:
+        if slot == "_clock":
+            continue  # the system clock vs the injected one above
+        assert getattr(fast, slot) == getattr(slow, slot), slot
