@@ -71,8 +71,10 @@ def send(port: int, sc: Scenario, requests: int, connections: int) -> None:
         raise RuntimeError(f"{sc.name}: {failures[0]}")
 
 
-def count(bench: Bench, sc: Scenario, requests: int, connections: int) -> int:
-    """Instructions per request of `sc`'s kubegate process."""
+def count(bench: Bench, sc: Scenario, requests: int, connections: int,
+          keep: Path | None = None) -> int:
+    """Instructions per request of `sc`'s kubegate process; its callgrind dump is
+    copied to `keep`/<scenario>.callgrind when `keep` is given."""
     target = bench.start_target(sc)
     if target.failure or target.managed is None:
         raise RuntimeError(f"{sc.name}: {target.failure}")
@@ -85,6 +87,9 @@ def count(bench: Bench, sc: Scenario, requests: int, connections: int) -> int:
     dumps = sorted(bench.workdir.glob(f"cg.{pid}.*"), key=lambda p: p.stat().st_mtime)
     if not dumps:
         raise RuntimeError(f"{sc.name}: callgrind wrote no dump")
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(dumps[-1], keep / f"{sc.name}.callgrind")
     for line in dumps[-1].read_text().splitlines():
         if line.startswith(("summary:", "totals:")):
             return int(line.split()[1]) // (requests // connections * connections)
@@ -96,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenario", action="append", help="a kubegate scenario (repeatable)")
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--keep", type=Path, metavar="DIR",
+                    help="copy each callgrind dump here (read it with callgrind_annotate)")
     args = ap.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind is needed: apt-get install valgrind", file=sys.stderr)
@@ -111,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         for sc in scenarios:
             if sc.kind != "kubegate" or sc.workers != 1:
                 continue
-            print(f"| {sc.name} | {count(bench, sc, args.requests, args.connections):,} |",
+            print(f"| {sc.name} | {count(bench, sc, args.requests, args.connections, args.keep):,} |",
                   flush=True)
     return 0
 

@@ -38,9 +38,13 @@ def checked(name: str, value: str) -> str:
 
 
 class Headers(ReadOnlyMultiMap):
+    """Invariant: `_items` maps each lower-case name to (name as first spelt, values);
+    for the headers of a received request it is made from `_raw` on first use (most
+    requests are forwarded without a policy reading their headers)."""
+
     __cs_type__ = "Headers"
     __cs_members__ = CONTEXT_MEMBERS["Headers"]
-    __slots__ = ("_items", "edited", "removed")
+    __slots__ = ("_items", "edited", "removed", "_raw")
 
     def __init__(self, pairs: list[tuple[str, str]] | None = None) -> None:
         self._items: dict[str, tuple[str, list[str]]] = {}
@@ -51,15 +55,76 @@ class Headers(ReadOnlyMultiMap):
         # lower-case names deleted
         self.edited = False
         self.removed: list[str] = []
+        self._raw: tuple[list[tuple[bytes, bytes]], frozenset[bytes],
+                         tuple[tuple[str, str], ...]] | None = None
 
     @classmethod
     def from_items(cls, items: dict[str, tuple[str, list[str]]]) -> Headers:
-        """Headers as the HTTP parser accepted them (names are tokens, values hold no
-        CR, LF or NUL), already grouped: lower-case name -> (name as sent, values).
-        Taken as they are, without re-checking each one."""
+        """Headers already grouped: lower-case name -> (name as sent, values), names
+        tokens and values without CR, LF or NUL. Taken as they are, without re-checking."""
         headers = cls()
         headers._items = items
         return headers
+
+    @classmethod
+    def received(cls, raw: list[tuple[bytes, bytes]], hidden: frozenset[bytes],
+                 extra: tuple[tuple[str, str], ...] = ()) -> Headers:
+        """The headers of a request as the HTTP parser accepted them (names are tokens,
+        values hold no CR, LF or NUL): `raw` byte pairs but those whose lower-case name
+        is in `hidden`, then `extra` pairs replacing any of the same name. Grouped on
+        first use, without re-checking each one."""
+        headers = cls.__new__(cls)
+        headers._raw = (raw, hidden, extra)
+        headers.edited = False
+        headers.removed = []
+        return headers
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "_items":
+            raise AttributeError(name)
+        assert self._raw is not None, "Headers made without _items or _raw"
+        raw, hidden, extra = self._raw
+        items: dict[str, tuple[str, list[str]]] = {}
+        for n, v in raw:
+            low = n.lower()
+            if low in hidden:
+                continue
+            key = low.decode("latin-1")
+            found = items.get(key)
+            if found is None:
+                items[key] = (n.decode("latin-1"), [v.decode("latin-1")])
+            else:
+                found[1].append(v.decode("latin-1"))
+        for added, value in extra:
+            items[added.lower()] = (added, [value])
+        self._items = items
+        self._raw = None
+        return items
+
+    def pop(self, name: str) -> list[str] | None:
+        """The values of `name`, which is then deleted (as by `delete`). On received
+        headers not grouped yet, without grouping them."""
+        low = name.lower()
+        raw = self._raw
+        if raw is not None:
+            pairs, hidden, extra = raw
+            wanted = low.encode("latin-1")
+            if wanted in hidden:
+                return None
+            for n, _ in extra:
+                if n.lower() == low:
+                    break  # one the gateway adds: look in the grouped headers
+            else:
+                found = [v.decode("latin-1") for n, v in pairs if n.lower() == wanted]
+                if not found:
+                    return None
+                self._raw = (pairs, hidden | {wanted}, extra)
+                self.removed.append(low)
+                return found
+        values = self.values_of(name)
+        if values is not None:
+            self.delete(name)
+        return values
 
     def values_of(self, name: str) -> list[str] | None:
         found = self._items.get(name.lower())

@@ -15,6 +15,14 @@ gives 500 with ``{"statusCode": 500, "message": "Internal server error"}``.
 
 A section of synchronous steps runs as one plain call, without a coroutine.
 
+``lane`` (None unless the pipeline allows it) runs the inbound section as a plain
+call, for the data plane's synchronous fast path: the pipeline must stream (its
+backend is plain forward-request, outbound and on-error are empty, ``streams``)
+and every inbound step must be synchronous. ``lane(ctx, send)`` returns the
+pipeline when the request goes on to the backend (then forwarded by the data
+plane, or by ``execute(ctx, send, inbound_done=True)``), or ``STOP`` when
+``ctx.Response`` is final (a policy answered, or an inbound error's response).
+
 Invariant: a Pipeline is immutable and shared by every request of its operation.
 """
 
@@ -30,7 +38,7 @@ from kubegate.sources.apim.expressions import ExpressionError
 from . import builtin  # noqa: F401  (registers the built-in policies)
 from .compiler import CompileEnv, Compiler
 from .context import LastError, Response
-from .errors import BackendError, PolicyFailure
+from .errors import STOP, BackendError, PolicyFailure
 from .runtime import Block, Located, Send, Step, run_block, run_block_sync_or_async, trace
 
 INTERNAL_ERROR = json.dumps({"statusCode": 500, "message": "Internal server error"}).encode()
@@ -39,7 +47,7 @@ JSON = [("Content-Type", "application/json")]
 
 class Pipeline:
     __slots__ = ("inbound", "backend", "outbound", "on_error", "needs_request_body",
-                 "needs_response_body", "_runners")
+                 "needs_response_body", "_runners", "streams", "lane")
 
     def __init__(self, inbound: Block, backend: Block, outbound: Block, on_error: Block,
                  needs_request_body: bool, needs_response_body: bool) -> None:
@@ -51,15 +59,25 @@ class Pipeline:
         self.needs_response_body = needs_response_body
         # (is_async, run) of inbound, backend and outbound
         self._runners = tuple(run_block_sync_or_async(b) for b in (inbound, backend, outbound))
+        # nothing after forwarding looks at the response: the data plane may stream it
+        self.streams = (not outbound and not on_error and not needs_response_body
+                        and all(step.name == "forward-request" and step.detail.get("timeout") is None
+                                and not step.detail.get("fail_on_error") for step in backend))
+        self.lane = self._inbound_now if self.streams and not self._runners[0][0] else None
 
-    async def execute(self, ctx: Any, send: Send) -> None:
-        ctx.send = send
+    async def execute(self, ctx: Any, send: Send, inbound_done: bool = False) -> None:
+        """Run the pipeline; with `inbound_done` from the backend section on, after a
+        ``lane`` call passed (``ctx.send`` then stays as the inbound policies left it)."""
         section = "inbound"
         (in_async, inbound), (back_async, backend), (out_async, outbound) = self._runners
         try:
-            result = inbound(ctx)
-            if in_async:
-                result = await result
+            if inbound_done:
+                result = None
+            else:
+                ctx.send = send
+                result = inbound(ctx)
+                if in_async:
+                    result = await result
             if result is None:
                 section = "backend"
                 result = backend(ctx)
@@ -73,19 +91,24 @@ class Pipeline:
         except Located as located:
             await self._on_error(ctx, located.error, located.step, section)
         if ctx.response_headers:
-            for name, value in ctx.response_headers:
-                if name == "Vary":
-                    ctx.Response.Headers.append(name, value)
-                else:
-                    ctx.Response.Headers.set(name, value)
+            add_response_headers(ctx)
+
+    def _inbound_now(self, ctx: Any, send: Send) -> object:
+        """The ``lane``: inbound as a plain call (only set when no inbound step waits)."""
+        ctx.send = send
+        try:
+            result = self._runners[0][1](ctx)
+        except Located as located:
+            set_error(ctx, located.error, located.step, "inbound")  # on-error is empty
+            result = STOP
+        if result is None:
+            return self
+        if ctx.response_headers:
+            add_response_headers(ctx)
+        return STOP
 
     async def _on_error(self, ctx: Any, error: BaseException, step: Step, section: str) -> None:
-        source, reason, message, status, headers, body = describe_error(error, step)
-        ctx.LastError = LastError(Source=source, Reason=reason, Message=message,
-                                  Scope=step.scope, Section=section, Path=step.path,
-                                  PolicyId=step.policy_id)
-        ctx.Response = Response(status, _reason_phrase(status), headers, body)
-        trace(ctx, f"error in {step.label}: {reason}: {message}")
+        set_error(ctx, error, step, section)
         try:
             await run_block(self.on_error, ctx)
         except Located as located:
@@ -101,6 +124,25 @@ class Pipeline:
                 "needs_response_body": self.needs_response_body,
                 "inbound": block(self.inbound), "backend": block(self.backend),
                 "outbound": block(self.outbound), "on-error": block(self.on_error)}
+
+
+def add_response_headers(ctx: Any) -> None:
+    """The headers policies asked for on the final response (cors)."""
+    for name, value in ctx.response_headers:
+        if name == "Vary":
+            ctx.Response.Headers.append(name, value)
+        else:
+            ctx.Response.Headers.set(name, value)
+
+
+def set_error(ctx: Any, error: BaseException, step: Step, section: str) -> None:
+    """``context.LastError`` and the error's response, as on-error starts with them."""
+    source, reason, message, status, headers, body = describe_error(error, step)
+    ctx.LastError = LastError(Source=source, Reason=reason, Message=message,
+                              Scope=step.scope, Section=section, Path=step.path,
+                              PolicyId=step.policy_id)
+    ctx.Response = Response(status, _reason_phrase(status), headers, body)
+    trace(ctx, f"error in {step.label}: {reason}: {message}")
 
 
 def describe_error(error: BaseException, step: Step

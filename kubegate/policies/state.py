@@ -14,7 +14,9 @@ state lives in extra slots that expressions cannot reach (they are not in
   certificate (``kubegate.services.certificates.HeldCertificate``) presented to an
   https backend;
 * ``backend_proxy`` — set by ``proxy``: the HTTP proxy (a ``ProxyRoute``) the
-  backend call goes through.
+  backend call goes through;
+* ``exchange`` — the data plane's object for this request (opaque to policies): its
+  backend callback finds the request through it.
 
 Build it with ``PolicyContext.for_request(...)`` (same arguments as ``Context``), or
 with ``PolicyContext.received(...)`` from the data plane's per-request fast path."""
@@ -31,7 +33,7 @@ from .context import ApiInfo, Context, OperationInfo, Request
 
 class PolicyContext(Context):
     __slots__ = ("send", "backend_url", "trace", "response_headers", "cache_key",
-                 "trace_allowed", "backend_certificate", "backend_proxy")
+                 "trace_allowed", "backend_certificate", "backend_proxy", "exchange")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -43,6 +45,7 @@ class PolicyContext(Context):
         self.trace_allowed = False  # the subscription may ask for a live trace
         self.backend_certificate: Any = None
         self.backend_proxy: ProxyRoute | None = None
+        self.exchange: Any = None
 
     @classmethod
     def received(cls, request: Request, api: ApiInfo, operation: OperationInfo,
@@ -61,7 +64,7 @@ class PolicyContext(Context):
         self._start = start
         self.Tracing = self.trace_allowed = False
         self.send = self.backend_url = self.trace = self.response_headers = None
-        self.cache_key = self.backend_certificate = self.backend_proxy = None
+        self.cache_key = self.backend_certificate = self.backend_proxy = self.exchange = None
         return self
 
 

@@ -39,6 +39,7 @@ from kubegate.services.keys import SubscriptionInfo as IndexSubscription
 
 from .context import LastError, Response
 from .context_info import ProductInfo, SubscriptionInfo, UserInfo
+from .errors import STOP
 from .key_guard import KeyGuard
 from .pipeline import INTERNAL_ERROR, JSON, Pipeline
 from .runtime import Located, Send, run_block, trace
@@ -64,7 +65,7 @@ class KeyLookup(Protocol):
 class SubscriptionGate:
     __slots__ = ("api", "keys", "base", "products", "open_product", "open_pipeline",
                  "required", "header", "query", "needs_request_body", "needs_response_body",
-                 "guard", "_contexts")
+                 "guard", "_contexts", "streams", "lane")
 
     def __init__(self, api: str, keys: KeyLookup, base: Pipeline, *, required: bool,
                  products: Mapping[str, Pipeline] | None = None,
@@ -86,6 +87,8 @@ class SubscriptionGate:
         self._contexts: dict[int, tuple[IndexSubscription, SubscriptionInfo,
                                         UserInfo | None]] = {}
         self.needs_response_body = any(p.needs_response_body for p in every)
+        self.streams = all(p.streams for p in every)
+        self.lane = self._lane if all(p.lane is not None for p in every) else None
 
     def describe(self) -> dict[str, Any]:
         """A plain description, like ``Pipeline.describe`` plus the key check's settings."""
@@ -96,11 +99,8 @@ class SubscriptionGate:
 
     def take_key(self, ctx: Any) -> str | None:
         """The presented key (header first, then query); both are removed from the request."""
-        headers = ctx.Request.Headers
-        values = headers.values_of(self.header)
+        values = ctx.Request.Headers.pop(self.header)
         key = values[0] if values else None
-        if values is not None:
-            headers.delete(self.header)
         url = ctx.Request.Url
         if self.query in url.QueryString:  # cheap test before parsing the query
             params = url.Query
@@ -112,32 +112,53 @@ class SubscriptionGate:
         return key or None
 
     async def execute(self, ctx: Any, send: Send) -> None:
+        outcome = self._admit(ctx)
+        if outcome is _GUARDED:
+            outcome = await self._guarded(ctx)
+        if isinstance(outcome, tuple):
+            return await self._refuse(ctx, *outcome)
+        await outcome.execute(ctx, send)
+
+    def _lane(self, ctx: Any, send: Send) -> object:
+        """The ``lane`` (see Pipeline): the key decision and the chosen pipeline's
+        inbound as plain calls, when every pipeline has a lane (on-error is then empty).
+        Returns a coroutine setting the refusal when the key guard must be asked."""
+        outcome = self._admit(ctx)
+        if outcome is _GUARDED:
+            return self._guarded_refusal(ctx)
+        if isinstance(outcome, tuple):
+            self._refusal(ctx, *outcome)
+            return STOP
+        return outcome.lane(ctx, send)
+
+    def _admit(self, ctx: Any) -> Any:
+        """APIM's decision, without waiting: the pipeline to run (context.Subscription,
+        User and Product set), a refusal (status, reason, message, headers), or
+        _GUARDED when an invalid key must be counted by the key guard first."""
         key = self.take_key(ctx)
         if key is None:
             if self.open_product is not None:
-                return await self._open(ctx, send)
+                ctx.Product = self._product(self.open_product)
+                return self.open_pipeline
             if self.required:
-                return await self._refuse(ctx, 401, "SubscriptionKeyNotFound", MISSING_KEY)
-            return await self.base.execute(ctx, send)
+                return (401, "SubscriptionKeyNotFound", MISSING_KEY, None)
+            return self.base
         info = self.keys.lookup(key)
         if info is None or not self.keys.allows(info, self.api):
             if self.open_product is not None:
-                return await self._open(ctx, send)
+                ctx.Product = self._product(self.open_product)
+                return self.open_pipeline
             guard = self.guard
-            if guard is not None:
-                client = ctx.Request.IpAddress
-                wait = guard.blocked_for(client)
-                if wait is None:
-                    wait = await guard.failed(client, self.api)
-                if wait is not None:
-                    return await self._throttle(ctx, wait)
-            return await self._refuse(ctx, 401, "SubscriptionKeyInvalid", INVALID_KEY)
+            if guard is None:
+                return (401, "SubscriptionKeyInvalid", INVALID_KEY, None)
+            wait = guard.blocked_for(ctx.Request.IpAddress)
+            return _GUARDED if wait is None else _throttled(wait)
         state = info.state if info.expires is None else info.effective_state(_now(ctx))
         if state != "active":
             if self.open_product is not None:
-                return await self._open(ctx, send)
-            return await self._refuse(ctx, 403, "SubscriptionNotActive",
-                                      INACTIVE.format(state=state))
+                ctx.Product = self._product(self.open_product)
+                return self.open_pipeline
+            return (403, "SubscriptionNotActive", INACTIVE.format(state=state), None)
         ctx.Subscription, user = self._admitted(info, key)
         if hasattr(ctx, "trace_allowed"):
             ctx.trace_allowed = info.allow_tracing
@@ -149,7 +170,18 @@ class SubscriptionGate:
             pipeline = self.products.get(info.product, self.base)
         if ctx.Tracing:
             trace(ctx, f"subscription {info.id} ({info.scope}) admitted")
-        await pipeline.execute(ctx, send)
+        return pipeline
+
+    async def _guarded(self, ctx: Any) -> tuple[int, str, str, list[tuple[str, str]] | None]:
+        """The refusal of an invalid key once the key guard counted it."""
+        assert self.guard is not None
+        wait = await self.guard.failed(ctx.Request.IpAddress, self.api)
+        if wait is not None:
+            return _throttled(wait)
+        return (401, "SubscriptionKeyInvalid", INVALID_KEY, None)
+
+    async def _guarded_refusal(self, ctx: Any) -> None:
+        self._refusal(ctx, *await self._guarded(ctx))
 
     def _admitted(self, info: IndexSubscription, key: str
                   ) -> tuple[SubscriptionInfo, UserInfo | None]:
@@ -170,11 +202,6 @@ class SubscriptionGate:
         self._contexts[id(info)] = (info, subscription, user)
         return subscription, user
 
-    async def _open(self, ctx: Any, send: Send) -> None:
-        assert self.open_product is not None
-        ctx.Product = self._product(self.open_product)
-        await self.open_pipeline.execute(ctx, send)
-
     def _product(self, name: str) -> ProductInfo:
         found = self.keys.product(name)
         if found is None:
@@ -182,26 +209,36 @@ class SubscriptionGate:
         return ProductInfo(Id=name, Name=name, SubscriptionRequired=found.subscription_required,
                            ApprovalRequired=found.approval_required)
 
-    async def _throttle(self, ctx: Any, wait: int) -> None:
-        await self._refuse(ctx, 429, "SubscriptionKeyThrottled",
-                           f"Too many invalid subscription keys. Try again in {wait} seconds.",
-                           [("Retry-After", str(wait))])
-
-    async def _refuse(self, ctx: Any, status: int, reason: str, message: str,
-                      headers: list[tuple[str, str]] | None = None) -> None:
-        """APIM's refusal: 401/403 JSON, ``LastError`` filled, the on-error section run."""
-        ctx.send = None  # nothing may reach the backend from here
+    def _refusal(self, ctx: Any, status: int, reason: str, message: str,
+                 headers: list[tuple[str, str]] | None) -> None:
+        """APIM's refusal: 401/403/429 JSON and ``LastError`` filled; nothing may reach
+        the backend from here."""
+        ctx.send = None
         ctx.LastError = LastError(Source="authorization", Reason=reason, Message=message,
                                   Section="inbound")
         body = json.dumps({"statusCode": status, "message": message}).encode()
         phrase = {401: "Unauthorized", 429: "Too Many Requests"}.get(status, "Forbidden")
         ctx.Response = Response(status, phrase, [*JSON, *(headers or ())], body)
         trace(ctx, f"subscription key refused: {reason}")
+
+    async def _refuse(self, ctx: Any, status: int, reason: str, message: str,
+                      headers: list[tuple[str, str]] | None) -> None:
+        """The refusal, then the ``on-error`` section of the product-less pipeline."""
+        self._refusal(ctx, status, reason, message, headers)
         try:
             await run_block(self.base.on_error, ctx)
         except Located as located:
             trace(ctx, f"error in on-error {located.step.label}: {located.error}")
             ctx.Response = Response(500, "Internal Server Error", list(JSON), INTERNAL_ERROR)
+
+
+_GUARDED = object()  # see SubscriptionGate._admit
+
+
+def _throttled(wait: int) -> tuple[int, str, str, list[tuple[str, str]]]:
+    return (429, "SubscriptionKeyThrottled",
+            f"Too many invalid subscription keys. Try again in {wait} seconds.",
+            [("Retry-After", str(wait))])
 
 
 def _now(ctx: Any) -> datetime:

@@ -23,11 +23,13 @@ class ValidatedPipeline:
     """Validates, then runs the operation's pipeline (or forwards when it has none)."""
 
     needs_request_body = True
+    lane = None  # validation reads the whole request: never on the synchronous path
 
     def __init__(self, validator: Validator, inner: Any | None) -> None:
         self.validator = validator
         self.inner = inner
         self.needs_response_body = bool(inner is not None and inner.needs_response_body)
+        self.streams = inner is None or inner.streams
 
     async def execute(self, ctx: Any, send: Callable[[Any], Any]) -> None:
         request = ctx.Request

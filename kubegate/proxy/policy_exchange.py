@@ -18,18 +18,17 @@ import asyncio
 import ipaddress
 import json
 import logging
+from collections.abc import Awaitable, Coroutine
 from time import perf_counter
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from kubegate.compile.backends import Backend, parse_backend
 from kubegate.compile.snapshot import RouteTarget
 from kubegate.model.errors import ConfigError
 from kubegate.policies.context import Response
-from kubegate.policies.errors import BackendError
-from kubegate.policies.pipeline import Pipeline
+from kubegate.policies.errors import STOP, BackendError
 from kubegate.policies.state import PolicyContext
-from kubegate.policies.subscription import SubscriptionGate
-from kubegate.policies.validation import ValidatedPipeline
 from kubegate.proxy import egress
 from kubegate.proxy.eager import start_eagerly
 from kubegate.proxy.errors import json_error, reason
@@ -46,32 +45,19 @@ log = logging.getLogger("kubegate.policies")
 CRLF = b"\r\n"
 MAX_TRACE = 8000  # bytes of JSON in the x-kubegate-trace response header
 INF = float("inf")
-_STREAMABLE: dict[int, tuple[object, bool]] = {}
-DERIVED = frozenset({b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"traceparent"})
-
-
 def streamable(pipeline: Any) -> bool:
-    """True when nothing after forwarding looks at the response: every backend step
-    is a plain forward-request, and outbound and on-error are empty (in every
+    """True when nothing after forwarding looks at the response (``streams``: every
+    backend step is a plain forward-request, outbound and on-error are empty, in every
     pipeline a subscription gate may choose). Such requests stream their response."""
-    cached = _STREAMABLE.get(id(pipeline))
-    if cached is not None and cached[0] is pipeline:
-        return cached[1]
-    if isinstance(pipeline, SubscriptionGate):
-        result = all(streamable(p) for p in (pipeline.base, *pipeline.products.values()))
-    elif isinstance(pipeline, ValidatedPipeline):
-        result = pipeline.inner is None or streamable(pipeline.inner)
-    elif isinstance(pipeline, Pipeline):
-        result = (not pipeline.outbound and not pipeline.on_error
-                  and not pipeline.needs_response_body
-                  and all(step.name == "forward-request" and step.detail.get("timeout") is None
-                          and not step.detail.get("fail_on_error") for step in pipeline.backend))
-    else:
-        result = False
-    if len(_STREAMABLE) > 10_000:
-        _STREAMABLE.clear()
-    _STREAMABLE[id(pipeline)] = (pipeline, result)
-    return result
+    return bool(getattr(pipeline, "streams", False))
+
+
+def send_to_backend(ctx: Any) -> Awaitable[None]:
+    """The backend callback (``ctx.send``) of every policy request: forwards through
+    the request's PolicyExchange. One function for all, so that policies wrapping it
+    during a ``lane`` call still reach the exchange made afterwards."""
+    exchange: PolicyExchange = ctx.exchange
+    return exchange._send(ctx)
 
 
 class PolicyExchange:
@@ -106,6 +92,7 @@ class PolicyExchange:
         self.http10 = http10
         self.body_left = body_limit
         self.t0 = perf_counter()
+        ctx.exchange = self
 
     # per-request state that starts out the same for every request
     body: bytearray | None = None  # the request body, once a chunk arrived
@@ -115,12 +102,7 @@ class PolicyExchange:
     finished = False
     task: asyncio.Task[None] | None = None
     pending: bytes | None = None  # a refusal waiting for its turn in the queue
-
-    @property
-    def derived(self) -> frozenset[bytes]:
-        """Header names whose lines the gateway writes itself in the prefix."""
-        rid = self.conn.server.rid_name
-        return DERIVED | {rid} if rid else DERIVED
+    rest: Coroutine[Any, Any, None] | None = None  # what is left after a lane call
 
     @property
     def subscription(self) -> str | None:
@@ -170,6 +152,8 @@ class PolicyExchange:
         self.finished = True
         if self.task is not None:
             self.task.cancel()
+        elif self.rest is not None:
+            self.rest.close()
 
     # -- running the pipeline --------------------------------------------------------
     def _launch(self) -> None:
@@ -177,27 +161,66 @@ class PolicyExchange:
             loop = self.conn.server.loop or asyncio.get_running_loop()
             self.task = start_eagerly(self._run(), loop)
 
-    async def _run(self) -> None:
+    def _receive(self) -> PolicyContext:
+        """The context as the pipeline starts with it: the body in place, what came
+        noted (`received`), the client's certificate when the listener asks for one."""
         ctx = self.ctx
         request = ctx.Request
         request.Body.content = body = bytes(self.body) if self.body else b""
         url = request.Url
         self.received = (request.Method, url, url.Path, url._raw_query, request.Headers, body)
-        if self.conn.scheme == b"https":  # the client's certificate, when the listener asks
-            ctx.Request.Certificate = peer_certificate(self.conn.transport)
-        pipeline = self.target.pipeline
+        if self.conn.scheme == b"https":
+            request.Certificate = peer_certificate(self.conn.transport)
+        return ctx
+
+    async def _run(self) -> None:
+        rest = self.rest
         try:
-            await pipeline.execute(ctx, self._send)
+            if rest is None:
+                await self.target.pipeline.execute(self._receive(), send_to_backend)
+            else:
+                self.rest = None
+                await rest
             if self.streamed:
                 return
-            response = ctx.Response
+            response = self.ctx.Response
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug in a policy must not take the worker down
             log.exception("policy pipeline of %s/%s failed", self.target.api, self.target.operation)
-            response = Response(500, "Internal Server Error", [("Content-Type", "application/json")],
-                                b'{"statusCode": 500, "message": "Internal server error"}')
+            response = failed()
         self._write(self._response_bytes(response))
+
+    def run_lane(self, lane: Any) -> Exchange | PolicyExchange:
+        """Run the pipeline's ``lane`` now, for a request without a body, before this
+        exchange is queued. Returns what takes its place in the client's queue: a
+        plain Exchange forwarding the request (streaming) or answering with the
+        policies' response; or this exchange, to finish what must wait (`rest`)."""
+        ctx = self._receive()
+        try:
+            outcome = lane(ctx, send_to_backend)
+        except Exception:  # a bug in a policy must not take the worker down
+            log.exception("policy pipeline of %s/%s failed", self.target.api, self.target.operation)
+            return self._answer(failed())
+        if outcome is STOP:
+            return self._answer(ctx.Response)
+        if type(outcome) is not CoroutineType:  # the pipeline whose inbound passed
+            if ctx.send is send_to_backend and not ctx.response_headers:
+                backend = self._backend_or_none(ctx)
+                if backend is not None:
+                    pool, backend, extra = self._egress(ctx, backend)
+                    return self._forwarding(ctx, backend, pool, extra)
+            outcome = outcome.execute(ctx, send_to_backend, inbound_done=True)
+        self.rest = outcome
+        return self
+
+    def _answer(self, response: Response) -> Exchange:
+        """A plain exchange writing the policies' response in this one's place."""
+        data = self._response_bytes(response)
+        ex = Exchange(self.conn, None, b"", keep_alive=self.keep_alive, local=data)
+        self._inherit(ex)
+        ex.status = self.status
+        return ex
 
     def _path_query(self, ctx: Any) -> str:
         url = ctx.Request.Url
@@ -236,7 +259,7 @@ class PolicyExchange:
         start, copied, added = self.prefix
         if headers.removed:
             gone = {name.encode("latin-1") for name in headers.removed}
-            if gone & self.derived:  # the gateway's own lines would have to change
+            if gone & self.conn.server.derived_fields:  # the gateway's own lines would have to change
                 return None
             copied = without_fields(copied, gone)
         return start + b"".join(copied) + added
@@ -244,9 +267,9 @@ class PolicyExchange:
     async def _send(self, ctx: Any) -> None:
         backend = self._backend(getattr(ctx, "backend_url", None))
         pool, backend, extra = self._egress(ctx, backend)
-        if (ctx.send == self._send and not ctx.response_headers and ctx.trace is None
+        if (ctx.send is send_to_backend and not ctx.response_headers and ctx.trace is None
                 and streamable(self.target.pipeline)):
-            self._hand_off(ctx, backend, pool, extra)  # nothing looks at the response: stream
+            self._hand_off(self._forwarding(ctx, backend, pool, extra))  # stream the response
             return
         path_query = self._path_query(ctx)
         body = ctx.Request.Body.content
@@ -267,10 +290,10 @@ class PolicyExchange:
             return None, backend, []
         return egress.route(self.conn.server.pools, backend, cert, via)
 
-    def _hand_off(self, ctx: Any, backend: Backend, pool: Any = None,
-                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
-        """Forward the request as the policies left it on the streaming path: the
-        response goes to the client as it arrives, without buffering."""
+    def _forwarding(self, ctx: Any, backend: Backend, pool: Any = None,
+                    extra: list[tuple[bytes, bytes]] | None = None) -> Exchange:
+        """A plain exchange forwarding the request as the policies left it, on the
+        streaming path: the response goes to the client as it arrives."""
         body = ctx.Request.Body.content or b""
         received = None
         if self.prefix is not None and not extra and backend is self.target.backend:
@@ -290,19 +313,36 @@ class PolicyExchange:
                       self.head_only, self.keep_alive, False, self.http10, None, INF)
         ex.req_done = True
         ex.body_sent = bool(body)  # a pooled connection is not retried once a body went out
+        self._inherit(ex)
+        return ex
+
+    def _inherit(self, ex: Exchange) -> None:
+        """What the exchange taking this one's place reports: route, start, span, ids."""
         ex.target = self.target
         ex.t0 = self.t0
         ex.span, self.span = self.span, None
         ex.rid = self.rid
         ex.subscription = self.subscription
-        # the new exchange answers from here; ctx.Response stays unset: nothing reads it.
-        # (`finished` stays False: the response is not written yet, so a client connection
-        # told to close after it must not close now)
-        self.streamed = True
+        self.streamed = True  # from here the new exchange answers (see the invariant)
+        self.ctx.exchange = None  # no cycle: both are freed as soon as they are done
+
+    def _hand_off(self, ex: Exchange) -> None:
+        """Put `ex` in this exchange's place at the head of the client's queue and start
+        it. ctx.Response stays unset: nothing reads it. (`finished` stays False: the
+        response is not written yet, so a client connection told to close after it
+        must not close now.)"""
         queue = self.conn.queue
         if queue and queue[0] is self:
             queue[0] = ex  # type: ignore[call-overload]
             ex.start()
+
+    def _backend_or_none(self, ctx: Any) -> Backend | None:
+        """The backend `set-backend-service` chose, or None when its URL is invalid
+        (the asynchronous path then reports the error as a policy error)."""
+        try:
+            return self._backend(ctx.backend_url)
+        except BackendError:
+            return None
 
     def _backend(self, url: str | None) -> Backend:
         if not url:
@@ -363,9 +403,16 @@ class PolicyExchange:
         if self.finished or self.streamed:
             return
         self.finished = True
+        self.ctx.exchange = None
         self.bytes_out = len(data)
         if not self.status:
             self.status = int(data[9:12]) if data[9:12].isdigit() else 0
         self.conn.write(data)
         self.conn.server.record(self)
         self.conn.exchange_finished(self)  # type: ignore[arg-type]
+
+
+def failed() -> Response:
+    """The response when a policy raised where it must not (a bug): 500."""
+    return Response(500, "Internal Server Error", [("Content-Type", "application/json")],
+                    b'{"statusCode": 500, "message": "Internal server error"}')

@@ -39,8 +39,9 @@ if TYPE_CHECKING:
 
 PUBLISHED = PUBLISHED_HOST.encode()
 TRACE_HEADER = b"x-kubegate-trace"
-# request fields policies do not see (hop-by-hop and those the gateway re-derives)
-POLICY_HIDDEN = REQUEST_SPECIAL - {b"host", b"content-length", b"x-forwarded-for"}
+# request fields policies do not see (hop-by-hop, those the gateway re-derives, and
+# the live-trace switch)
+POLICY_HIDDEN = (REQUEST_SPECIAL - {b"host", b"content-length", b"x-forwarded-for"}) | {TRACE_HEADER}
 CRLF = b"\r\n"
 INF = float("inf")
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -227,9 +228,13 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
                                  keep_alive and not is_upgrade, head_only, version == "1.0",
                                  rid, span, traced)
         policy.pool = pool
-        if not traced and not is_upgrade:
-            policy.prefix = (b"".join(lines[:copied]), fwd, b"".join(lines[copied + len(fwd):]))
-        return policy  # type: ignore[return-value]
+        if traced or is_upgrade:
+            return policy  # type: ignore[return-value]
+        policy.prefix = (b"".join(lines[:copied]), fwd, b"".join(lines[copied + len(fwd):]))
+        lane = getattr(target.pipeline, "lane", None)
+        if lane is None or chunked or length:
+            return policy  # type: ignore[return-value]
+        return policy.run_lane(lane)  # type: ignore[return-value]  # no body: decide now
     if chunked:
         lines.append(b"transfer-encoding: chunked\r\n")
     elif lengths:
@@ -287,23 +292,11 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
     `rid` and `span` are the request id and span begin_exchange chose for it."""
     target = match.target
     server = conn.server
-    # the Headers policies see, built in one pass: lower-case name -> (name, values)
-    items: dict[str, tuple[str, list[str]]] = {}
-    for n, v in headers:
-        low = n.lower()
-        if low in POLICY_HIDDEN or low == TRACE_HEADER:
-            continue
-        key = low.decode("latin-1")
-        found = items.get(key)
-        if found is None:
-            items[key] = (n.decode("latin-1"), [v.decode("latin-1")])
-        else:
-            found[1].append(v.decode("latin-1"))
+    extra: tuple[tuple[str, str], ...] = ()
     if rid is not None:  # the one the backend and the client see (generated if none came)
-        name = server.rid_header
-        items[name.lower()] = (name, [rid.decode("latin-1")])
+        extra = ((server.rid_header, rid.decode("latin-1")),)
     if span is not None:
-        items["traceparent"] = ("traceparent", [span.traceparent.decode()])
+        extra += (("traceparent", span.traceparent.decode()),)
     infos = server.route_infos.get(id(target))
     if infos is None or infos[0] is not target:
         infos = (target,
@@ -317,7 +310,8 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
     scheme = "https" if conn.scheme == b"https" else "http"
     name, port = host_and_port((host or b"").decode("latin-1"), scheme)
     request = Request(method, Url(scheme, name, port, path, query.decode("latin-1")),
-                      Headers.from_items(items), conn.client_ip.decode(), MessageBody(None),
+                      Headers.received(headers, POLICY_HIDDEN, extra), conn.client_ip.decode(),
+                      MessageBody(None),
                       dict(match.params) if match.params else {})
     ctx = PolicyContext.received(request, infos[1], infos[2],
                                  rid.decode("latin-1") if rid is not None else None, time())

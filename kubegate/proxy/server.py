@@ -37,6 +37,10 @@ SWEEP_INTERVAL = 0.25
 NO_CHECK_TIME = ssl.VerifyFlags(0x200000)  # OpenSSL X509_V_FLAG_NO_CHECK_TIME
 
 
+DERIVED_FIELDS = frozenset({b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
+                            b"traceparent"})
+
+
 class ServerState:
     def __init__(self, snapshot: Snapshot, gateway: Gateway) -> None:
         self.snapshot = snapshot
@@ -77,6 +81,9 @@ class ServerState:
         self.rid_name = name.lower().encode("latin-1") if name else None
         self.rid_line: bytes = (name or "").encode("latin-1") + b": "
         self.rid_header: str = name or ""  # the same name, for policy-path Headers
+        # header lines the gateway writes itself on a forwarded request (a policy that
+        # deletes one of these makes the policy path write the head anew)
+        self.derived_fields = DERIVED_FIELDS | {self.rid_name} if self.rid_name else DERIVED_FIELDS
         self._rid_prefix = b"%08x-%x-" % (secrets.randbits(32), os.getpid())
         self._rid_count = 0
         self.backend_errors = 0

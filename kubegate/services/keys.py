@@ -6,7 +6,9 @@ subscriptions declared in YAML (whose plain keys are hashed at load). `lookup`
 hashes the presented key and does one dict look-up: no database access, no I/O,
 safe to call on the event loop. The found entry's hash is compared to the
 computed one with `hmac.compare_digest`; the dict probe itself depends only on a
-hash of the secret, which gives an attacker nothing to work with.
+hash of the secret, which gives an attacker nothing to work with. Keys found are
+also remembered by their text (a dict whose probe compares process-keyed SipHash
+values), so a busy key is hashed once per index, not per request.
 
 Invariants:
 * a reload builds a complete new dict and swaps one reference, so a lookup sees
@@ -43,6 +45,9 @@ from kubegate.services.keys_source import KeyEntryLike, KeySource, ProductLike
 
 log = logging.getLogger("kubegate.keys")
 KeyName = Literal["primary", "secondary"]
+
+
+RECENT_KEYS = 4096  # presented keys remembered by KeyIndex.lookup
 
 
 def hash_key(key: str) -> str:
@@ -138,10 +143,20 @@ class KeyIndex:
 
     # -- the data plane's side -------------------------------------------------
     def lookup(self, key: str) -> SubscriptionInfo | None:
+        """The subscription a presented key belongs to, or None. Keys found are kept
+        (up to RECENT_KEYS, until the index is rebuilt) so that a busy key is hashed
+        once, not per request; unknown keys are never kept."""
+        keys, recent = self._current
+        info = recent.get(key)
+        if info is not None:
+            return info
         digest = hash_key(key)
-        info = self._keys.get(digest)
+        info = keys.get(digest)
         if info is None or not hmac.compare_digest(info.key_hash, digest):
             return None
+        if len(recent) >= RECENT_KEYS:
+            recent.clear()
+        recent[key] = info
         return info
 
     def product(self, name: str) -> ProductInfo | None:
@@ -171,6 +186,10 @@ class KeyIndex:
         prods = {p.name: _product(p) for p in products}
         prods.update(self._static_products)  # YAML declarations win over the store
         self._keys, self._products = keys, prods
+        # the dict lookup reads and the keys it found, swapped as one reference (load
+        # runs in a thread): a key found in an old index is never kept in a new one
+        self._current: tuple[dict[str, SubscriptionInfo], dict[str, SubscriptionInfo]] = (
+            keys, {})
 
     def load(self) -> int:
         """Synchronous full load from the source; returns the version loaded. Raises on failure."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, cast
 
 from kubegate.policies.check import StandaloneSections
 from kubegate.policies.compiler import CompileEnv
 from kubegate.policies.context import ApiInfo, Response
+from kubegate.policies.errors import STOP
 from kubegate.policies.pipeline import Pipeline, compile_pipeline
 from kubegate.policies.state import PolicyContext
 from kubegate.sources.apim.xml_loader import load_policy_xml
@@ -68,8 +69,29 @@ async def run(xml: str, ctx: PolicyContext | None = None, backend: FakeBackend |
               env: CompileEnv | None = None) -> tuple[PolicyContext, FakeBackend]:
     ctx = ctx or make_ctx()
     backend = backend or FakeBackend()
-    await pipeline(xml, env).execute(ctx, backend)
+    await execute(pipeline(xml, env), ctx, backend)
     return ctx, backend
+
+
+PATH = {"lane": False}
+"""Set by the `both_paths` fixture (conftest.py): run pipelines as the data plane does
+for a request without a body, through their `lane` where they have one."""
+
+
+async def execute(p: Any, ctx: Any, send: Any) -> None:
+    """``p.execute(ctx, send)``, or, under `both_paths`' lane run, what the data plane
+    does with ``p.lane``: the inbound section as a plain call, then the rest."""
+    lane = getattr(p, "lane", None) if PATH["lane"] and not ctx.Tracing else None
+    if lane is None:
+        await p.execute(ctx, send)
+        return
+    outcome = lane(ctx, send)
+    if outcome is STOP:
+        return
+    if isinstance(outcome, Coroutine):
+        await outcome
+        return
+    await outcome.execute(ctx, send, inbound_done=True)
 
 
 Send = Callable[[Any], Awaitable[None]]

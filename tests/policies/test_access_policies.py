@@ -12,6 +12,8 @@ from kubegate.model.errors import ConfigError
 
 from .helpers import FakeBackend, doc, err, make_ctx, pipeline, run
 
+pytestmark = pytest.mark.usefixtures("both_paths")  # execute and lane (conftest)
+
 CHECK = doc(inbound='<check-header name="X-Env" failed-check-httpcode="403" '
                     'failed-check-error-message="bad env" ignore-case="{}">'
                     '<value>Prod</value><value>Test</value></check-header>')

@@ -12,6 +12,8 @@ from kubegate.policies.context import ApiInfo
 
 from .helpers import FakeBackend, doc, err, make_ctx, pipeline, run
 
+pytestmark = pytest.mark.usefixtures("both_paths")  # execute and lane (conftest)
+
 
 # -- set-header name/exists-action expressions ---------------------------------------------
 async def test_set_header_name_from_an_expression() -> None:

@@ -22,6 +22,8 @@ from tests.policies.x509_factory import Pki, key_pem, name, pem, pfx, thumb, wri
 
 from .helpers import doc, err, make_ctx, pipeline, run
 
+pytestmark = pytest.mark.usefixtures("both_paths")  # execute and lane (conftest)
+
 
 @pytest.fixture(scope="module")
 def pki() -> Pki:

@@ -46,6 +46,35 @@ def test_headers_are_case_insensitive_multi_valued_and_mutable() -> None:
         h.Item("missing")
 
 
+RAW = [(b"Accept", b"text/plain"), (b"X-A", b"1"), (b"Connection", b"close"),
+       (b"x-a", b"2"), (b"X-Request-Id", b"from-client")]
+
+
+def received() -> Headers:
+    return Headers.received(RAW, frozenset({b"connection"}), (("X-Request-Id", "rid-1"),))
+
+
+def test_received_headers_group_on_first_read_without_hidden_ones() -> None:
+    headers = received()
+    assert headers.to_list() == [("Accept", "text/plain"), ("X-A", "1"), ("X-A", "2"),
+                                 ("X-Request-Id", "rid-1")]
+    assert "Connection" not in headers and headers.get("x-a") == "1,2"
+    assert not headers.edited and headers.removed == []
+
+
+@pytest.mark.parametrize("first_read", [False, True])
+def test_pop_takes_and_deletes_whether_or_not_grouped(first_read: bool) -> None:
+    headers = received()
+    if first_read:
+        headers.get("Accept")
+    assert headers.pop("x-A") == ["1", "2"] and headers.pop("X-A") is None
+    assert headers.pop("Connection") is None  # hidden: as if not sent
+    assert headers.pop("x-request-id") == ["rid-1"]  # the gateway's value, not the client's
+    assert headers.pop("Missing") is None
+    assert headers.removed == ["x-a", "x-request-id"]
+    assert headers.to_list() == [("Accept", "text/plain")]
+
+
 def test_for_request_builds_url_and_request() -> None:
     ctx = make()
     url = ctx.Request.Url

@@ -19,6 +19,8 @@ from kubegate.policies.state import ProxyRoute
 
 from .helpers import FakeBackend, doc, make_ctx, pipeline, run
 
+pytestmark = pytest.mark.usefixtures("both_paths")  # execute and lane (conftest)
+
 REAL_ADDRESSES = forward_request.addresses
 DNS = {
     "backend": ["10.1.0.5"],

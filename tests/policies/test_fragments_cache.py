@@ -12,6 +12,8 @@ from kubegate.policies.compiler import CompileEnv
 
 from .helpers import doc, pipeline, run
 
+pytestmark = pytest.mark.usefixtures("both_paths")  # execute and lane (conftest)
+
 
 async def test_include_fragment_inlines_file(tmp_path: Path) -> None:
     (tmp_path / "fragments").mkdir()

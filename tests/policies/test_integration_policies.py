@@ -18,6 +18,8 @@ from kubegate.policies.compiler import CompileEnv
 
 from .helpers import FakeBackend, doc, err, make_ctx, pipeline, run
 
+pytestmark = pytest.mark.usefixtures("both_paths")  # execute and lane (conftest)
+
 SECRET = base64.b64encode(b"k" * 32).decode()
 NOW = 1_700_000_000
 JWT_POLICY = doc(inbound=(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -31,7 +32,9 @@ from kubegate.services.counters.base import (
 )
 from kubegate.sources.yaml_config import load_config_text
 
-from .helpers import FakeBackend, doc, err, pipeline
+from .helpers import FakeBackend, doc, err, execute, pipeline
+
+pytestmark = pytest.mark.usefixtures("both_paths")  # execute and lane (conftest)
 
 T0 = 1_700_000_000.0
 
@@ -63,7 +66,7 @@ class Rig:
             body, clock=self.clock))
         if sub is not None:
             ctx.Subscription = SubscriptionInfo(Id=sub, Name=sub, CreatedDate=created)
-        await self.pipe.execute(ctx, self.backend)
+        await execute(self.pipe, ctx, self.backend)
         return ctx
 
 
@@ -334,7 +337,8 @@ async def test_quota_by_key_condition_on_the_response_is_deferred() -> None:
 
 
 async def test_offline_compilation_uses_a_memory_store() -> None:
-    pipe = pipeline(rlk('calls="1" renewal-period="60" counter-key="offline-test-key"'))
+    key = f"offline-test-key-{uuid.uuid4().hex}"  # the store outlives the test
+    pipe = pipeline(rlk(f'calls="1" renewal-period="60" counter-key="{key}"'))
     got = []
     for _ in range(2):
         ctx = await Rig(doc()).call()

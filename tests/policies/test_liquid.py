@@ -12,6 +12,8 @@ from kubegate.policies.liquid import LiquidError, LiquidSyntaxError, Template
 
 from .helpers import FakeBackend, doc, err, make_ctx, pipeline, run
 
+pytestmark = pytest.mark.usefixtures("both_paths")  # execute and lane (conftest)
+
 
 def render(source: str, **variables: object) -> str:
     return Template(source).render(dict(variables))

@@ -12,6 +12,8 @@ from kubegate.policies.errors import BackendError
 
 from .helpers import FakeBackend, doc, err, make_ctx, pipeline, run
 
+pytestmark = pytest.mark.usefixtures("both_paths")  # execute and lane (conftest)
+
 
 async def test_sections_run_in_order_and_backend_gets_request() -> None:
     xml = doc(inbound='<set-header name="X-In" exists-action="override"><value>1</value></set-header>',

@@ -18,6 +18,8 @@ from kubegate.services.counters import MemoryCounterStore
 
 from .helpers import FakeBackend, doc, pipeline
 
+pytestmark = pytest.mark.usefixtures("both_paths")  # execute and lane (conftest)
+
 SEND = ('<send-request mode="new" response-variable-name="r" timeout="{{t}}">'
         '<set-url>https://example.com/</set-url></send-request>')
 RLK = '<rate-limit-by-key calls="{{calls}}" renewal-period="{{period}}" counter-key="k" />'

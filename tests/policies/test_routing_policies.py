@@ -16,6 +16,8 @@ from kubegate.policies.errors import BackendError
 
 from .helpers import FakeBackend, doc, err, make_ctx, pipeline, run
 
+pytestmark = pytest.mark.usefixtures("both_paths")  # execute and lane (conftest)
+
 CHOOSE = doc(inbound='<choose>'
                      '<when condition="@(context.Request.Method == &quot;POST&quot;)">'
                      '<set-variable name="b" value="post" /></when>'

@@ -13,15 +13,19 @@ import pytest
 
 from kubegate.compile.policies import PolicyLoader
 from kubegate.model.config import Config
+from kubegate.policies.key_guard import KeyGuard
 from kubegate.policies.pipeline import Pipeline
 from kubegate.policies.subscription import (
     INVALID_KEY,
     MISSING_KEY,
     SubscriptionGate,
 )
+from kubegate.services.counters import MemoryCounterStore
 from kubegate.services.keys import ProductInfo, SubscriptionInfo
 
-from .helpers import FakeBackend, doc, make_ctx, pipeline
+from .helpers import FakeBackend, doc, execute, make_ctx, pipeline
+
+pytestmark = pytest.mark.usefixtures("both_paths")  # execute and lane (conftest)
 
 NOW = datetime.fromtimestamp(1_700_000_000, UTC)  # make_ctx's clock
 
@@ -91,7 +95,7 @@ async def call(g: SubscriptionGate, headers: list[tuple[str, str]] | None = None
                query: str = "") -> tuple[Any, FakeBackend]:
     ctx = make_ctx(headers=headers, query=query)
     backend = FakeBackend()
-    await g.execute(ctx, backend)
+    await execute(g, ctx, backend)
     return ctx, backend
 
 
@@ -152,6 +156,23 @@ async def test_unknown_key_is_401_invalid(required: bool) -> None:
 async def test_key_whose_scope_does_not_cover_the_api_is_401_invalid(key: str) -> None:
     ctx, _ = await call(gate(), [(KEY, key)])
     assert (ctx.Response.StatusCode, body(ctx)["message"]) == (401, INVALID_KEY)
+
+
+async def test_invalid_keys_past_the_guards_limit_are_429_while_valid_keys_pass() -> None:
+    clock = iter(range(1000, 2000)).__next__
+    guard = KeyGuard(MemoryCounterStore(clock=lambda: 1000.0), limit=2, period=60,
+                     clock=lambda: 1000.0)
+    g = gate(guard=guard)
+    statuses = [(await call(g, [(KEY, f"wrong-{clock()}")]))[0].Response.StatusCode
+                for _ in range(3)]
+    assert statuses == [401, 401, 429]
+    ctx, backend = await call(g, [(KEY, "wrong-again")])  # blocked: refused without counting
+    assert ctx.Response.StatusCode == 429 and backend.calls == []
+    assert ctx.LastError.Reason == "SubscriptionKeyThrottled"
+    assert ctx.Response.Headers.get("Retry-After") == "60"
+    assert body(ctx)["message"] == "Too many invalid subscription keys. Try again in 60 seconds."
+    ctx, backend = await call(g, [(KEY, "k-all")])
+    assert ctx.Response.StatusCode == 200 and len(backend.calls) == 1
 
 
 @pytest.mark.parametrize(("key", "state"), [("k-susp", "suspended"), ("k-canc", "cancelled"),

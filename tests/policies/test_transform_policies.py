@@ -11,6 +11,8 @@ from kubegate.model.errors import ConfigError
 
 from .helpers import FakeBackend, doc, err, make_ctx, pipeline, run
 
+pytestmark = pytest.mark.usefixtures("both_paths")  # execute and lane (conftest)
+
 
 @pytest.mark.parametrize(("action", "expected"), [
     ("override", ["new1", "new2"]), ("skip", ["old"]), ("append", ["old", "new1", "new2"]),

@@ -16,6 +16,8 @@ from kubegate.services.jwt import OpenIdRegistry
 
 from .helpers import doc, err, make_ctx, pipeline, run
 
+pytestmark = pytest.mark.usefixtures("both_paths")  # execute and lane (conftest)
+
 NOW = 1_700_000_000
 TID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 KEY = RSAKey.generate_key(2048)

@@ -15,6 +15,8 @@ from kubegate.sources.openapi import load_spec
 
 from .helpers import FakeBackend, doc, err, make_ctx, pipeline, run
 
+pytestmark = pytest.mark.usefixtures("both_paths")  # execute and lane (conftest)
+
 ORDER = {"type": "object", "required": ["name"], "additionalProperties": False,
          "properties": {"name": {"type": "string"}, "qty": {"type": "integer", "minimum": 1}}}
 SPEC = {"openapi": "3.0.1", "info": {"title": "t", "version": "1"}, "paths": {

@@ -11,6 +11,8 @@ from kubegate.model.errors import ConfigError
 
 from .helpers import doc, err, make_ctx, pipeline, run
 
+pytestmark = pytest.mark.usefixtures("both_paths")  # execute and lane (conftest)
+
 POLICY = doc(inbound='<validate-odata-request error-variable-name="odata" '
                      'default-odata-version="4.0" min-odata-version="4.0" '
                      'max-odata-version="4.01" max-size="100" />')

@@ -15,6 +15,8 @@ from kubegate.sources.openapi import load_spec
 
 from .helpers import FakeBackend, doc, err, make_ctx, pipeline, run
 
+pytestmark = pytest.mark.usefixtures("both_paths")  # execute and lane (conftest)
+
 SPEC = {"openapi": "3.0.1", "info": {"title": "t", "version": "1"}, "paths": {
     "/orders/{id}": {"get": {
         "operationId": "get-order",

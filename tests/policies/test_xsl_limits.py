@@ -11,6 +11,8 @@ from kubegate.policies.builtin import xsl_transform
 
 from .helpers import FakeBackend, doc, err, make_ctx, pipeline, run
 
+pytestmark = pytest.mark.usefixtures("both_paths")  # execute and lane (conftest)
+
 etree = pytest.importorskip("lxml.etree")
 
 HEAD = '<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">'

@@ -159,6 +159,20 @@ def test_reloaded_static_subscriptions_replace_the_old_ones() -> None:
     assert index.version is None  # the refresher reloads the store with the new ones
 
 
+def test_a_key_seen_before_a_reload_is_looked_up_in_the_new_index() -> None:
+    source = make_source()
+    index = KeyIndex(source)
+    index.load()
+    assert index.lookup("p1").state == "active"  # type: ignore[union-attr]
+    assert index.lookup("p1") is index.lookup("p1")  # remembered: hashed once
+    source.entries[0] = Entry("s1", "alice", "product:starter", h("p1"), h("s1"),
+                              state="suspended")
+    source.entries.pop(2)
+    index.load()
+    assert index.lookup("p1").state == "suspended"  # type: ignore[union-attr]
+    assert index.lookup("p3") is None  # deleted: refused at once
+
+
 def test_effective_state_counts_the_expiry_date() -> None:
     now = datetime(2026, 6, 1, tzinfo=UTC)
     source = FakeSource(entries=[

@@ -24,7 +24,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import Literal, NamedTuple, Protocol, TypeVar
 
 FailMode = Literal["fail-open", "fail-closed"]
 FAIL_OPEN: FailMode = "fail-open"
@@ -38,8 +38,9 @@ class CounterUnavailable(Exception):
     """The shared counter store could not be reached in time."""
 
 
-@dataclass(frozen=True, slots=True)
-class RateDecision:
+class RateDecision(NamedTuple):
+    """A rate-limit answer (a named tuple: made on every limited request)."""
+
     allowed: bool
     remaining: int
     retry_after_s: int
@@ -48,8 +49,9 @@ class RateDecision:
     message: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class QuotaDecision:
+class QuotaDecision(NamedTuple):
+    """A quota answer."""
+
     allowed: bool
     remaining_calls: int | None
     remaining_kb: int | None

@@ -1,0 +1,127 @@
+"""The synchronous lane: a request without a body whose pipeline never waits in
+inbound is decided while its head is parsed, and goes on as a plain Exchange."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+from kubegate.proxy.exchange import Exchange
+from kubegate.proxy.policy_exchange import PolicyExchange
+from tests.proxy.conftest import Rig, make_rig
+from tests.proxy.test_policy_exchange import compiled_rig, policy_with, settle
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+GET = b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\n\r\n"
+
+
+def keyed_rig(policy: str | None = None) -> Rig:
+    api: dict[str, Any] = {"name": "orders", "path": "/api", "backend": "http://10.9.9.9:9000/base",
+                           "subscription_required": True,
+                           "operations": [{"method": "GET", "path": "/items/{id}"}]}
+    if policy is not None:
+        api["policy"] = policy
+    return make_rig(2, {"apis": [api], "subscriptions": [
+        {"name": "s", "scope": "all", "primary_key": "k" * 32}]})
+
+
+async def test_a_synchronous_pipeline_forwards_before_the_loop_turns() -> None:
+    rig = compiled_rig(policy_with('<set-header name="X-In" exists-action="override">'
+                                   '<value>1</value></set-header>'))
+    rig.send(GET)
+    assert type(rig.client.queue[0]) is Exchange  # no PolicyExchange, no task
+    sent = rig.upstream_sent()
+    assert sent.startswith(b"GET /base/items/1 HTTP/1.1") and b"X-In: 1" in sent
+    rig.reply(OK)
+    assert rig.ct.take().endswith(b"ok")
+
+
+async def test_a_request_with_a_body_waits_for_it_on_the_policy_exchange() -> None:
+    rig = compiled_rig(policy_with('<set-variable name="v" value="1" />'))
+    rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\nContent-Length: 4\r\n\r\nab")
+    assert isinstance(rig.client.queue[0], PolicyExchange) and rig.upstream_sent() == b""
+
+
+async def test_a_policy_answer_is_written_in_order_and_the_connection_goes_on() -> None:
+    rig = compiled_rig(policy_with('<return-response><set-status code="418" reason="Tea" />'
+                                   '<set-body>pot</set-body></return-response>'))
+    rig.send(GET + GET)
+    out = rig.ct.take()
+    assert out.count(b"HTTP/1.1 418 ") == 2 and out.endswith(b"\r\n\r\npot")
+    assert not rig.ct.closed and rig.upstream_sent() == b""
+
+
+async def test_an_inbound_error_answers_with_its_response() -> None:
+    rig = compiled_rig(policy_with(
+        '<check-header name="X-Need" failed-check-httpcode="401" '
+        'failed-check-error-message="X-Need is missing" ignore-case="true" />'))
+    rig.send(GET)
+    out = rig.ct.take()
+    assert out.startswith(b"HTTP/1.1 401") and b"X-Need is missing" in out
+    assert rig.upstream_sent() == b""
+
+
+async def test_a_count_made_after_the_response_still_happens() -> None:
+    """increment-condition reads the response: inbound wraps the backend callback, so
+    the request leaves the lane for the policy exchange, which counts after the answer."""
+    rig = compiled_rig(policy_with(
+        '<rate-limit-by-key calls="1" renewal-period="60" counter-key="lane-deferred" '
+        'increment-condition="@(context.Response.StatusCode == 200)" />'))
+    rig.send(GET)
+    assert isinstance(rig.client.queue[0], PolicyExchange)
+    await settle()
+    rig.upstream_sent()
+    rig.reply(OK)
+    await settle()
+    assert rig.ct.take().endswith(b"ok")
+    rig.send(GET)
+    await settle()
+    assert rig.ct.take().startswith(b"HTTP/1.1 429")
+
+
+async def test_response_headers_a_policy_asks_for_are_added() -> None:
+    rig = compiled_rig(policy_with(
+        '<cors><allowed-origins><origin>https://app.example</origin></allowed-origins>'
+        '</cors>'))
+    rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\nOrigin: https://app.example\r\n\r\n")
+    await settle()
+    assert rig.upstream_sent().startswith(b"GET /base/items/1")
+    rig.reply(OK)
+    await settle()
+    out = rig.ct.take()
+    assert out.startswith(b"HTTP/1.1 200") and b"Access-Control-Allow-Origin: https://app.example" in out
+
+
+async def test_keys_are_checked_on_the_lane_and_never_forwarded() -> None:
+    rig = keyed_rig()
+    rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\nOcp-Apim-Subscription-Key: "
+             + b"k" * 32 + b"\r\nAccept: a/b\r\n\r\n")
+    assert type(rig.client.queue[0]) is Exchange
+    sent = rig.upstream_sent()
+    assert b"Accept: a/b" in sent and b"subscription-key" not in sent.lower()
+    rig.reply(OK)
+    assert rig.ct.take().endswith(b"ok")
+    for key in (b"", b"Ocp-Apim-Subscription-Key: wrong\r\n"):
+        rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\n" + key + b"\r\n")
+        await settle()
+        assert rig.ct.take().startswith(b"HTTP/1.1 401")
+    assert rig.upstream_sent() == b""
+
+
+async def test_policy_requests_leave_no_reference_cycles() -> None:
+    """The context and the exchange are freed by reference counting alone: the cyclic
+    collector has nothing to find after a run of requests."""
+    rig = keyed_rig(policy_with('<set-variable name="v" value="1" />'))
+    request = (b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\nOcp-Apim-Subscription-Key: "
+               + b"k" * 32 + b"\r\n\r\n")
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            rig.send(request)
+            rig.upstream_sent()
+            rig.reply(OK)
+            assert rig.ct.take().endswith(b"ok")
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
