@@ -144,10 +144,11 @@ class Compiler:
         return None
 
     def step(self, el: PolicyElement, path: str, fn: Callable[[Any], Any], *,
-             is_async: bool = False, **detail: Any) -> Step:
+             is_async: bool = False, soon: Callable[[Any], Any] | None = None,
+             **detail: Any) -> Step:
         return Step(fn, is_async=is_async, name=el.name, path=path, scope=el.scope,
                     line=el.line, file=el.file, policy_id=el.attributes.get("id"),
-                    detail=detail)
+                    detail=detail, soon=soon)
 
     # -- attributes -----------------------------------------------------------------
     def check_attrs(self, el: PolicyElement, known: Iterable[str],

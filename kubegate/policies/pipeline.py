@@ -15,13 +15,15 @@ gives 500 with ``{"statusCode": 500, "message": "Internal server error"}``.
 
 A section of synchronous steps runs as one plain call, without a coroutine.
 
-``lane`` (None unless the pipeline allows it) runs the inbound section as a plain
-call, for the data plane's synchronous fast path: the pipeline must stream (its
+``lane`` (None unless the pipeline allows it) runs the inbound section as plain
+calls, for the data plane's synchronous fast path: the pipeline must stream (its
 backend is plain forward-request, outbound and on-error are empty, ``streams``)
-and every inbound step must be synchronous. ``lane(ctx, send)`` returns the
-pipeline when the request goes on to the backend (then forwarded by the data
-plane, or by ``execute(ctx, send, inbound_done=True)``), or ``STOP`` when
-``ctx.Response`` is final (a policy answered, or an inbound error's response).
+and every inbound step must be synchronous or have a ``soon`` form. ``lane(ctx,
+send)`` returns the pipeline when the request goes on to the backend (then
+forwarded by the data plane, or by ``execute(ctx, send, inbound_done=True)``),
+``STOP`` when ``ctx.Response`` is final (a policy answered, or an inbound error's
+response), or ``Paused`` when a step waits on a future: once it is done,
+``paused.resume(ctx)`` goes on from there and returns one of the same three.
 
 Invariant: a Pipeline is immutable and shared by every request of its operation.
 """
@@ -39,7 +41,16 @@ from . import builtin  # noqa: F401  (registers the built-in policies)
 from .compiler import CompileEnv, Compiler
 from .context import LastError, Response
 from .errors import STOP, BackendError, PolicyFailure
-from .runtime import Block, Located, Send, Step, run_block, run_block_sync_or_async, trace
+from .runtime import (
+    Block,
+    Located,
+    Send,
+    Step,
+    Wait,
+    run_block,
+    run_block_sync_or_async,
+    trace,
+)
 
 INTERNAL_ERROR = json.dumps({"statusCode": 500, "message": "Internal server error"}).encode()
 JSON = [("Content-Type", "application/json")]
@@ -63,7 +74,8 @@ class Pipeline:
         self.streams = (not outbound and not on_error and not needs_response_body
                         and all(step.name == "forward-request" and step.detail.get("timeout") is None
                                 and not step.detail.get("fail_on_error") for step in backend))
-        self.lane = self._inbound_now if self.streams and not self._runners[0][0] else None
+        plain = all(not step.is_async or step.soon is not None for step in inbound)
+        self.lane = self._inbound_now if self.streams and plain else None
 
     async def execute(self, ctx: Any, send: Send, inbound_done: bool = False) -> None:
         """Run the pipeline; with `inbound_done` from the backend section on, after a
@@ -94,10 +106,37 @@ class Pipeline:
             add_response_headers(ctx)
 
     def _inbound_now(self, ctx: Any, send: Send) -> object:
-        """The ``lane``: inbound as a plain call (only set when no inbound step waits)."""
+        """The ``lane``: inbound as plain calls."""
         ctx.send = send
+        return self.go_on(ctx, 0, None)
+
+    def go_on(self, ctx: Any, index: int, wait: Wait | None) -> object:
+        """Inbound from step `index` on, as plain calls; with `wait`, that step waited
+        and is finished first. Returns as ``lane`` does."""
+        steps = self.inbound
+        result: object = None
         try:
-            result = self._runners[0][1](ctx)
+            if wait is not None:
+                try:
+                    result = wait.then(ctx, wait.future, wait.arg)
+                except Located:
+                    raise
+                except Exception as exc:
+                    raise Located(exc, steps[index]) from exc
+                index += 1
+            while result is None and index < len(steps):
+                step = steps[index]
+                if ctx.Tracing:
+                    trace(ctx, step.label)
+                try:
+                    result = step.soon(ctx) if step.is_async else step.fn(ctx)  # type: ignore[misc]
+                except Located:
+                    raise
+                except Exception as exc:
+                    raise Located(exc, step) from exc
+                if result.__class__ is Wait:
+                    return Paused(self, index, result)  # type: ignore[arg-type]
+                index += 1
         except Located as located:
             set_error(ctx, located.error, located.step, "inbound")  # on-error is empty
             result = STOP
@@ -124,6 +163,25 @@ class Pipeline:
                 "needs_response_body": self.needs_response_body,
                 "inbound": block(self.inbound), "backend": block(self.backend),
                 "outbound": block(self.outbound), "on-error": block(self.on_error)}
+
+
+class Paused:
+    """A ``lane`` stopped at a step that waits on ``future``; ``resume(ctx)``, once it
+    is done, finishes that step and goes on as plain calls."""
+
+    __slots__ = ("pipeline", "index", "wait")
+
+    def __init__(self, pipeline: Pipeline, index: int, wait: Wait) -> None:
+        self.pipeline = pipeline
+        self.index = index
+        self.wait = wait
+
+    @property
+    def future(self) -> Any:
+        return self.wait.future
+
+    def resume(self, ctx: Any) -> object:
+        return self.pipeline.go_on(ctx, self.index, self.wait)
 
 
 def add_response_headers(ctx: Any) -> None:

@@ -4,7 +4,10 @@ A compiled policy is a ``Step``: a plain callable taking the ``Context``,
 returning ``None`` to go on or ``STOP`` to end the pipeline. Steps that must
 wait (``forward-request``, ``retry``, ``limit-concurrency``...) are marked
 ``is_async`` and return an awaitable; the loop awaits only those, so a section
-of synchronous steps costs one call per policy. An exception escaping a step is
+of synchronous steps costs one call per policy. An async step may also have a
+``soon`` form for the data plane's synchronous lane (see Pipeline): a plain call
+returning the step's result, or a ``Wait`` (a future, and the plain call that
+finishes the step once it is done) when it must wait. An exception escaping a step is
 wrapped once, by the innermost loop, in ``Located`` naming the step, which is
 how ``context.LastError`` learns its Source, Scope and Path.
 
@@ -26,13 +29,15 @@ class Step:
     """One compiled policy element."""
 
     __slots__ = ("fn", "is_async", "name", "path", "scope", "line", "file", "policy_id",
-                 "detail", "label")
+                 "detail", "label", "soon")
 
     def __init__(self, fn: StepFn, *, is_async: bool = False, name: str, path: str,
                  scope: str | None = None, line: int | None = None, file: str | None = None,
-                 policy_id: str | None = None, detail: dict[str, Any] | None = None) -> None:
+                 policy_id: str | None = None, detail: dict[str, Any] | None = None,
+                 soon: StepFn | None = None) -> None:
         self.fn = fn
         self.is_async = is_async
+        self.soon = soon  # an async step's plain-call form (result or Wait), if it has one
         self.name = name
         self.path = path
         self.scope = scope
@@ -47,6 +52,18 @@ class Step:
 
 
 Block = tuple[Step, ...]
+
+
+class Wait:
+    """What a step's ``soon`` returns when it must wait: once ``future`` is done,
+    ``then(ctx, future, arg)`` (a plain call) finishes the step and returns its result."""
+
+    __slots__ = ("future", "then", "arg")
+
+    def __init__(self, future: Any, then: Callable[[Any, Any, Any], Any], arg: Any = None) -> None:
+        self.future = future
+        self.then = then
+        self.arg = arg
 
 
 class Located(Exception):
@@ -109,5 +126,5 @@ def run_block_sync_or_async(steps: Block) -> tuple[bool, Callable[[Any], Any]]:
 
 
 Send = Callable[[Any], Awaitable[None]]
-__all__ = ["STOP", "Block", "Located", "Send", "Step", "run_block", "run_block_sync_or_async",
-           "trace"]
+__all__ = ["STOP", "Block", "Located", "Send", "Step", "Wait", "run_block",
+           "run_block_sync_or_async", "trace"]

@@ -28,6 +28,7 @@ from kubegate.compile.snapshot import RouteTarget
 from kubegate.model.errors import ConfigError
 from kubegate.policies.context import Response
 from kubegate.policies.errors import STOP, BackendError
+from kubegate.policies.pipeline import Paused
 from kubegate.policies.state import PolicyContext
 from kubegate.proxy import egress
 from kubegate.proxy.eager import start_eagerly
@@ -102,7 +103,8 @@ class PolicyExchange:
     finished = False
     task: asyncio.Task[None] | None = None
     pending: bytes | None = None  # a refusal waiting for its turn in the queue
-    rest: Coroutine[Any, Any, None] | None = None  # what is left after a lane call
+    decided: object = None  # a lane's outcome, acted on when this exchange's turn comes
+    paused: Paused | None = None  # a lane waiting on a future (see _resumed)
 
     @property
     def subscription(self) -> str | None:
@@ -152,14 +154,28 @@ class PolicyExchange:
         self.finished = True
         if self.task is not None:
             self.task.cancel()
-        elif self.rest is not None:
-            self.rest.close()
+        elif type(self.decided) is CoroutineType:
+            self.decided.close()
 
     # -- running the pipeline --------------------------------------------------------
     def _launch(self) -> None:
-        if self.task is None and not self.finished:
-            loop = self.conn.server.loop or asyncio.get_running_loop()
-            self.task = start_eagerly(self._run(), loop)
+        if self.task is not None or self.finished or self.paused is not None:
+            return
+        rest: Coroutine[Any, Any, None] | None = None
+        decided, self.decided = self.decided, None
+        if decided is STOP:
+            self._write(self._response_bytes(self.ctx.Response))
+            return
+        if decided is not None and type(decided) is not CoroutineType:  # inbound passed
+            forwarding = self._forward_now()
+            if forwarding is not None:
+                self._hand_off(forwarding)
+                return
+            rest = decided.execute(self.ctx, send_to_backend, inbound_done=True)  # type: ignore[attr-defined]
+        elif decided is not None:
+            rest = decided  # type: ignore[assignment]
+        loop = self.conn.server.loop or asyncio.get_running_loop()
+        self.task = start_eagerly(self._run(rest), loop)
 
     def _receive(self) -> PolicyContext:
         """The context as the pipeline starts with it: the body in place, what came
@@ -173,13 +189,12 @@ class PolicyExchange:
             request.Certificate = peer_certificate(self.conn.transport)
         return ctx
 
-    async def _run(self) -> None:
-        rest = self.rest
+    async def _run(self, rest: Coroutine[Any, Any, None] | None = None) -> None:
+        """The pipeline (or, after a lane call, what is left of it), then the answer."""
         try:
             if rest is None:
                 await self.target.pipeline.execute(self._receive(), send_to_backend)
             else:
-                self.rest = None
                 await rest
             if self.streamed:
                 return
@@ -195,7 +210,8 @@ class PolicyExchange:
         """Run the pipeline's ``lane`` now, for a request without a body, before this
         exchange is queued. Returns what takes its place in the client's queue: a
         plain Exchange forwarding the request (streaming) or answering with the
-        policies' response; or this exchange, to finish what must wait (`rest`)."""
+        policies' response; or this exchange, to finish what must wait (`decided`,
+        `paused`) when its turn comes."""
         ctx = self._receive()
         try:
             outcome = lane(ctx, send_to_backend)
@@ -204,15 +220,51 @@ class PolicyExchange:
             return self._answer(failed())
         if outcome is STOP:
             return self._answer(ctx.Response)
+        if outcome.__class__ is Paused:
+            self._pause(outcome)  # type: ignore[arg-type]
+            return self
         if type(outcome) is not CoroutineType:  # the pipeline whose inbound passed
-            if ctx.send is send_to_backend and not ctx.response_headers:
-                backend = self._backend_or_none(ctx)
-                if backend is not None:
-                    pool, backend, extra = self._egress(ctx, backend)
-                    return self._forwarding(ctx, backend, pool, extra)
-            outcome = outcome.execute(ctx, send_to_backend, inbound_done=True)
-        self.rest = outcome
+            forwarding = self._forward_now()
+            if forwarding is not None:
+                return forwarding
+        self.decided = outcome
         return self
+
+    def _pause(self, paused: Paused) -> None:
+        self.paused = paused
+        paused.future.add_done_callback(self._resumed)
+
+    def _resumed(self, _: Any) -> None:
+        """The future a paused lane waited on is done: go on, and act when it is this
+        exchange's turn (now, or when the client connection starts it)."""
+        paused, self.paused = self.paused, None
+        if self.finished or paused is None:
+            return
+        try:
+            outcome = paused.resume(self.ctx)
+        except Exception:  # a bug in a policy must not take the worker down
+            log.exception("policy pipeline of %s/%s failed", self.target.api, self.target.operation)
+            self.ctx.Response = failed()
+            outcome = STOP
+        if outcome.__class__ is Paused:
+            self._pause(outcome)  # type: ignore[arg-type]
+            return
+        self.decided = outcome
+        if self.started and self.req_done:
+            self._launch()
+
+    def _forward_now(self) -> Exchange | None:
+        """After inbound passed: the plain exchange streaming the request as the policies
+        left it, or None when something must look at the response (a policy wrapped
+        the backend callback or asked for response headers) or the backend is invalid."""
+        ctx = self.ctx
+        if ctx.send is not send_to_backend or ctx.response_headers:
+            return None
+        backend = self._backend_or_none(ctx)
+        if backend is None:
+            return None
+        pool, backend, extra = self._egress(ctx, backend)
+        return self._forwarding(ctx, backend, pool, extra)
 
     def _answer(self, response: Response) -> Exchange:
         """A plain exchange writing the policies' response in this one's place."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, cast
 
@@ -9,7 +10,7 @@ from kubegate.policies.check import StandaloneSections
 from kubegate.policies.compiler import CompileEnv
 from kubegate.policies.context import ApiInfo, Response
 from kubegate.policies.errors import STOP
-from kubegate.policies.pipeline import Pipeline, compile_pipeline
+from kubegate.policies.pipeline import Paused, Pipeline, compile_pipeline
 from kubegate.policies.state import PolicyContext
 from kubegate.sources.apim.xml_loader import load_policy_xml
 
@@ -86,6 +87,9 @@ async def execute(p: Any, ctx: Any, send: Any) -> None:
         await p.execute(ctx, send)
         return
     outcome = lane(ctx, send)
+    while isinstance(outcome, Paused):
+        await asyncio.wait([outcome.future])
+        outcome = outcome.resume(ctx)
     if outcome is STOP:
         return
     if isinstance(outcome, Coroutine):

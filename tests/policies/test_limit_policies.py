@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -30,6 +32,7 @@ from kubegate.services.counters.base import (
     open_quota,
     open_rate,
 )
+from kubegate.services.counters.redis_store import RedisCounterStore
 from kubegate.sources.yaml_config import load_config_text
 
 from .helpers import FakeBackend, doc, err, execute, pipeline
@@ -51,9 +54,9 @@ class Rig:
     """One memory store and clock shared by every request of a test."""
 
     def __init__(self, xml: str, *, services: dict[str, Any] | None = None,
-                 status: int = 200, body: bytes = b"backend") -> None:
+                 status: int = 200, body: bytes = b"backend", store: Any = None) -> None:
         self.clock = Clock()
-        self.store = MemoryCounterStore(clock=self.clock)
+        self.store = store or MemoryCounterStore(clock=self.clock)
         self.pipe = pipeline(xml, CompileEnv(services={"counters": self.store, **(services or {})}))
         self.backend = FakeBackend(status=status, body=body)
 
@@ -205,6 +208,44 @@ async def test_nested_api_and_operation_limits_apply_independently() -> None:
     assert status(await rig.call(sub="a", api="billing")) == 200  # only the outer: 5
     assert status(await rig.call(sub="a", api="billing")) == 429
     assert status(await rig.call(sub="b")) == 200
+
+
+# -- the same through Redis (on the lane, checks wait on futures: Paused, then resumed) ----
+@pytest.fixture
+async def redis_counters() -> AsyncIterator[RedisCounterStore]:
+    redis = pytest.importorskip("redis.asyncio")
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            pass
+    except OSError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    prefix = f"kgtest-{uuid.uuid4().hex}"
+    store = RedisCounterStore.from_url("redis://127.0.0.1:6379/0", prefix=prefix, timeout=1.0)
+    yield store
+    await store.close()
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+async def test_redis_rate_limit_by_key_admits_exactly_then_429(
+        redis_counters: RedisCounterStore) -> None:
+    rig = Rig(rlk('calls="2" renewal-period="60" counter-key="k"'), store=redis_counters)
+    got = [await rig.call() for _ in range(3)]
+    assert [status(c) for c in got] == [200, 200, 429]
+    assert header(got[2], "Retry-After") == "60" and len(rig.backend.calls) == 2
+
+
+async def test_redis_nested_limits_apply_independently(redis_counters: RedisCounterStore) -> None:
+    rig = Rig(RL_NESTED, store=redis_counters)
+    calls = [("a", "orders", "delete-order"), ("a", "orders", "delete-order"),
+             ("a", "orders", "get-order"), ("a", "orders", "get-order"),
+             ("a", "billing", "get-order"), ("a", "billing", "get-order"),
+             ("b", "orders", "get-order")]
+    got = [status(await rig.call(sub=sub, api=api, op=op)) for sub, api, op in calls]
+    assert got == [200, 429, 200, 429, 200, 429, 200]
 
 
 # -- fail modes ----------------------------------------------------------------------------

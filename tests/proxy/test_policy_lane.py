@@ -3,9 +3,17 @@ inbound is decided while its head is parsed, and goes on as a plain Exchange."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import socket
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+
+from kubegate.compile.snapshot import build_snapshot
+from kubegate.model.config import Config
 from kubegate.proxy.exchange import Exchange
 from kubegate.proxy.policy_exchange import PolicyExchange
 from tests.proxy.conftest import Rig, make_rig
@@ -125,3 +133,78 @@ async def test_policy_requests_leave_no_reference_cycles() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+# -- a lane that waits (Redis counters): the request is decided when the answer comes ----
+@pytest.fixture
+async def redis_counters() -> AsyncIterator[Any]:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            pass
+    except OSError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    from redis.asyncio import Redis
+
+    from kubegate.services.counters.redis_store import RedisCounterStore
+
+    prefix = f"kgtest-{uuid.uuid4().hex}"
+    store = RedisCounterStore.from_url("redis://127.0.0.1:6379/0", prefix=prefix, timeout=1.0)
+    yield store
+    await store.close()
+    client = Redis.from_url("redis://127.0.0.1:6379/0")
+    keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+def redis_rig(store: Any, calls: int) -> Rig:
+    rig = compiled_rig(policy_with('<set-variable name="v" value="1" />'))
+    config = Config.model_validate({"apis": [{
+        "name": "orders", "path": "/api", "backend": "http://10.9.9.9:9000/base",
+        "policy": policy_with(f'<rate-limit-by-key calls="{calls}" renewal-period="60" '
+                              'counter-key="@(context.Request.IpAddress)" />'),
+        "operations": [{"method": "GET", "path": "/items/{id}"}]}]})
+    snapshot = build_snapshot(config, services={"counters": store})
+    rig.state.install(snapshot)
+    pool = rig.state.pools.get(snapshot.backends[0])
+    pool.idle[:] = [up for up, _ in reversed(rig.upstreams)]
+    for up, _ in rig.upstreams:
+        up.pool = pool
+    return rig
+
+
+async def until(check: Any) -> None:
+    for _ in range(200):
+        if check():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("timed out")
+
+
+async def test_pipelined_requests_waiting_on_counters_are_answered_in_order(
+        redis_counters: Any) -> None:
+    rig = redis_rig(redis_counters, calls=1)
+    rig.send(GET + GET)
+    first, second = rig.client.queue
+    assert isinstance(first, PolicyExchange) and first.paused is not None
+    await until(lambda: rig.upstreams[0][1].data)  # the first was admitted and forwarded
+    assert rig.upstream_sent().startswith(b"GET /base/items/1")
+    await asyncio.sleep(0.05)
+    assert rig.ct.take() == b""  # the second's 429 waits for the first's response
+    rig.reply(OK)
+    out = rig.ct.take()
+    assert out.startswith(b"HTTP/1.1 200") and out.count(b"HTTP/1.1 429") == 1
+    assert out.index(b"HTTP/1.1 429") > out.index(b"ok")
+    assert rig.upstream_sent() == b""
+
+
+async def test_a_client_gone_while_counters_answer_gets_nothing_written(
+        redis_counters: Any) -> None:
+    rig = redis_rig(redis_counters, calls=5)
+    rig.send(GET)
+    pending = rig.client.queue[0]
+    assert isinstance(pending, PolicyExchange) and pending.paused is not None
+    rig.client.connection_lost(None)
+    await asyncio.sleep(0.1)
+    assert pending.paused is None and rig.upstream_sent() == b"" and rig.ct.take() == b""

@@ -34,7 +34,7 @@ from kubegate.services.counters.schema import MAX_RATE_PERIOD
 
 from ..compiler import Compiler
 from ..registry import register
-from ..runtime import Step, trace
+from ..runtime import Step, Wait, trace
 from . import limits_quota  # noqa: F401  (registers quota, quota-by-key)
 from ._util import to_text
 from .limits_common import (
@@ -128,8 +128,26 @@ def compile_rate_limit(el: PolicyElement, c: Compiler, path: str) -> Step | None
             got = list(await asyncio.gather(*(store.hit_rate(k, n, p, fail_mode=mode)
                                               for k, n, p in limits)))
         finish(ctx, "rate-limit", list(zip(limits, got, strict=True)), spec.headers)
-    return c.step(el, path, run, is_async=True, calls=spec.calls, period=spec.renewal_period,
-                  nested=len(apis))
+
+    later: Any = store if hasattr(store, "hit_rate_soon") else None  # answers via futures
+    soon = None
+    if later is not None:
+        def finished(ctx: Any, _: Any, waited: tuple[list[Limit], list[Any]]) -> None:
+            limits, futures = waited
+            finish(ctx, "rate-limit", [(lim, later.rate_decision(f, lim[1], mode))
+                                       for lim, f in zip(limits, futures, strict=True)],
+                   spec.headers)
+
+        def soon(ctx: Any) -> Wait | None:
+            limits = limits_of(ctx)
+            if limits is None:
+                return None
+            futures = [later.hit_rate_soon(*lim) for lim in limits]
+            waited = futures[0] if len(futures) == 1 else asyncio.gather(
+                *futures, return_exceptions=True)
+            return Wait(waited, finished, (limits, futures))
+    return c.step(el, path, run, is_async=True, soon=soon, calls=spec.calls,
+                  period=spec.renewal_period, nested=len(apis))
 
 
 @register("rate-limit-by-key", sections={"inbound"}, summary="limit calls per key (sliding)")
@@ -193,4 +211,14 @@ def compile_rate_limit_by_key(el: PolicyElement, c: Compiler, path: str) -> Step
     async def run(ctx: Any) -> None:
         limit, cost = hit(ctx)
         decided(ctx, limit, await store.hit_rate(*limit, cost, fail_mode=mode))
-    return c.step(el, path, run, is_async=True, deferred=deferred)
+
+    later: Any = store if hasattr(store, "hit_rate_soon") else None  # answers via futures
+    soon = None
+    if later is not None:
+        def answered(ctx: Any, done: Any, limit: Limit) -> None:
+            decided(ctx, limit, later.rate_decision(done, limit[1], mode))
+
+        def soon(ctx: Any) -> Wait:
+            limit, cost = hit(ctx)
+            return Wait(later.hit_rate_soon(*limit, cost), answered, limit)
+    return c.step(el, path, run, is_async=True, soon=soon, deferred=deferred)

@@ -36,6 +36,11 @@ class Coalescer(Generic[Req]):
         self.requests = 0
 
     async def submit(self, req: Req) -> Any:
+        return await self.enqueue(req)
+
+    def enqueue(self, req: Req) -> asyncio.Future[Any]:
+        """Queue `req` (from the event loop's thread) and return the future of its
+        result. It always completes: with the result, or CounterUnavailable."""
         loop = self._loop
         if loop is None or loop.is_closed():  # bound to the first loop that uses it
             loop = self._loop = asyncio.get_running_loop()
@@ -44,7 +49,7 @@ class Coalescer(Generic[Req]):
         self.requests += 1
         if self._task is None:
             self._task = loop.create_task(self._run())
-        return await fut
+        return fut
 
     async def _run(self) -> None:
         try:

@@ -203,16 +203,37 @@ class RedisCounterStore:
         self, key: str, limit: int, period_s: int, cost: int = 1, *,
         now: float | None = None, fail_mode: FailMode = DEFAULT_FAIL_MODE,
     ) -> RateDecision:
-        check_rate_args(limit, period_s, cost)
-        z, h, _ = self.keys_for(key)
+        future = self.hit_rate_soon(key, limit, period_s, cost, now=now)
         try:  # (guarded's logic, without a closure per request: this is the hot path)
-            allowed, total, retry_ms = await self.batcher.submit(
-                ("rate", [z, h], [limit, period_s, cost, _now(now)]))
+            allowed, total, retry_ms = await future
         except STORE_FAILURES as exc:
-            return failed(exc, fail_mode, self.stats, "rate-limit", lambda: open_rate(limit),
-                          lambda m: closed_rate(limit, m))
+            return self._rate_failed(exc, limit, fail_mode)
         retry = 0 if allowed else ceil_s(int(retry_ms) / 1000)
         return RateDecision(bool(allowed), max(0, limit - int(total)), retry, limit)
+
+    def hit_rate_soon(self, key: str, limit: int, period_s: int, cost: int = 1, *,
+                      now: float | None = None) -> asyncio.Future[Any]:
+        """`hit_rate` without awaiting: the future of the raw answer (it always
+        completes, within about two timeouts); `rate_decision` reads it once done."""
+        check_rate_args(limit, period_s, cost)
+        z, h, _ = self.keys_for(key)
+        return self.batcher.enqueue(("rate", [z, h], [limit, period_s, cost, _now(now)]))
+
+    def rate_decision(self, done: asyncio.Future[Any], limit: int,
+                      fail_mode: FailMode = DEFAULT_FAIL_MODE) -> RateDecision:
+        """The decision of a finished `hit_rate_soon` future, as `hit_rate` returns it."""
+        error = done.exception()
+        if error is not None:
+            if isinstance(error, STORE_FAILURES):
+                return self._rate_failed(error, limit, fail_mode)
+            raise error
+        allowed, total, retry_ms = done.result()
+        retry = 0 if allowed else ceil_s(int(retry_ms) / 1000)
+        return RateDecision(bool(allowed), max(0, limit - int(total)), retry, limit)
+
+    def _rate_failed(self, exc: BaseException, limit: int, fail_mode: FailMode) -> RateDecision:
+        return failed(exc, fail_mode, self.stats, "rate-limit", lambda: open_rate(limit),
+                      lambda m: closed_rate(limit, m))
 
     async def hit_quota(
         self, key: str, calls: int | None, bandwidth_kb: int | None, period_s: int,

@@ -33,6 +33,36 @@ async def test_concurrent_checks_share_round_trips(redis_store: CounterStore) ->
     assert redis_store.batcher.round_trips <= 2  # 400 checks, one pipeline (max_batch 512)
 
 
+async def test_futures_of_checks_decide_exactly_like_awaited_checks(
+        redis_store: CounterStore) -> None:
+    """hit_rate_soon (the data plane's lane) shares the batch and the decisions."""
+    assert isinstance(redis_store, RedisCounterStore)
+    futures = [redis_store.hit_rate_soon("soon", 30, 60, now=NOW) for _ in range(100)]
+    awaited = await asyncio.gather(*(redis_store.hit_rate("soon", 30, 60, now=NOW)
+                                     for _ in range(10)))
+    decisions = [redis_store.rate_decision(f, 30) for f in futures]
+    assert all(f.done() for f in futures)
+    assert sum(d.allowed for d in decisions) == 30 and not any(d.allowed for d in awaited)
+    assert decisions[0].remaining == 29 and decisions[-1].retry_after_s == 60
+
+
+async def test_futures_of_checks_follow_the_fail_mode_when_redis_is_away() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store = RedisCounterStore.from_url(f"redis://127.0.0.1:{port}/0", timeout=0.25)
+    try:
+        futures = [store.hit_rate_soon("k", 5, 60, now=NOW) for _ in range(2)]
+        await asyncio.wait(futures)
+        opened = store.rate_decision(futures[0], 5, FAIL_OPEN)
+        closed = store.rate_decision(futures[1], 5, FAIL_CLOSED)
+        assert opened.allowed and opened.unavailable
+        assert not closed.allowed and "store is unavailable" in closed.message
+        assert store.stats.fail_open == 1 and store.stats.fail_closed == 1
+    finally:
+        await store.close()
+
+
 @pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "rediss://127.0.0.1:6379/0",
                                  "unix:///tmp/redis.sock"])
 def test_commands_are_packed_by_hiredis_into_the_same_bytes(url: str) -> None:
