@@ -12,6 +12,7 @@ validate-azure-ad-token, which builds a ``<validate-jwt>`` tree of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -31,7 +32,7 @@ from kubegate.sources.apim.expressions import Jwt, resolve_named_values
 from ..compiler import Compiler
 from ..errors import PolicyFailure
 from ..registry import register
-from ..runtime import Step, trace
+from ..runtime import Step, Wait, trace
 from ._util import evaluator, to_text
 
 
@@ -84,12 +85,7 @@ def jwt_step(el: PolicyElement, c: Compiler, path: str, tree: dict[str, Any],
             return to_text(get(ctx))
     out = rules.output_token_variable_name
 
-    async def run(ctx: Any) -> None:
-        value = token(ctx)
-        now = ctx.now().timestamp()
-        result = verifier.try_verify(value, now)
-        if result is None:
-            result = await verifier.verify(value, now)
+    def checked(ctx: Any, result: VerifiedToken | JwtFailure) -> None:
         if not isinstance(result, JwtFailure) and extra is not None:
             result = extra(rules, result) or result
         if isinstance(result, JwtFailure):
@@ -100,4 +96,26 @@ def jwt_step(el: PolicyElement, c: Compiler, path: str, tree: dict[str, Any],
         trace(ctx, f"{source_name}: valid (sub={result.subject})")
         if out:
             ctx.Variables[out] = Jwt(result.header, result.claims)
-    return c.step(el, path, run, is_async=True, source=rules.source.name.lower())
+
+    async def run(ctx: Any) -> None:
+        value = token(ctx)
+        now = ctx.now().timestamp()
+        result = verifier.try_verify(value, now)
+        if result is None:
+            result = await verifier.verify(value, now)
+        checked(ctx, result)
+
+    def verified(ctx: Any, done: Any, _: Any) -> None:
+        checked(ctx, done.result())
+
+    def soon(ctx: Any) -> Wait | None:
+        """Without waiting when the token was verified before or the keys are at hand
+        (the usual case); else a Wait on the verification (keys being fetched)."""
+        value = token(ctx)
+        now = ctx.now().timestamp()
+        result = verifier.try_verify(value, now)
+        if result is None:
+            return Wait(asyncio.ensure_future(verifier.verify(value, now)), verified)
+        checked(ctx, result)
+        return None
+    return c.step(el, path, run, is_async=True, soon=soon, source=rules.source.name.lower())
