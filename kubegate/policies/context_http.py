@@ -111,11 +111,15 @@ class Headers(ReadOnlyMultiMap):
             wanted = low.encode("latin-1")
             if wanted in hidden:
                 return None
+            size = len(wanted)  # most names differ in length: no lower() for them
             for n, _ in extra:
-                if n.lower() == low:
+                if len(n) == size and n.lower() == low:
                     break  # one the gateway adds: look in the grouped headers
             else:
-                found = [v.decode("latin-1") for n, v in pairs if n.lower() == wanted]
+                found: list[str] = []
+                for n, v in pairs:
+                    if len(n) == size and n.lower() == wanted:
+                        found.append(v.decode("latin-1"))
                 if not found:
                     return None
                 self._raw = (pairs, hidden | {wanted}, extra)
