@@ -112,8 +112,8 @@ class Headers(ReadOnlyMultiMap):
             if wanted in hidden:
                 return None
             size = len(wanted)  # most names differ in length: no lower() for them
-            for n, _ in extra:
-                if len(n) == size and n.lower() == low:
+            for added, _ in extra:
+                if len(added) == size and added.lower() == low:
                     break  # one the gateway adds: look in the grouped headers
             else:
                 found: list[str] = []
