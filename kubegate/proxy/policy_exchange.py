@@ -7,6 +7,11 @@ operation's backend. The final `ctx.Response` is written with Content-Length
 framing. It sits in the client connection's queue like a plain Exchange, so
 pipelined responses stay in order.
 
+A request without a body on a pipeline with a ``lane`` takes `run_lane` instead,
+before it is queued: the policies decide at once and a plain Exchange takes this
+one's place (forwarding, streamed, or writing their answer); only what has to
+wait stays here (`decided`, or `paused` on a future whose callback goes on).
+
 Invariant: `finished` is set exactly once, when the response is written or the
 client went away; nothing is written after that, nor after `streamed` (the response
 was handed to a plain Exchange that took this one's place in the queue).
@@ -46,6 +51,8 @@ log = logging.getLogger("kubegate.policies")
 CRLF = b"\r\n"
 MAX_TRACE = 8000  # bytes of JSON in the x-kubegate-trace response header
 INF = float("inf")
+
+
 def streamable(pipeline: Any) -> bool:
     """True when nothing after forwarding looks at the response (``streams``: every
     backend step is a plain forward-request, outbound and on-error are empty, in every
