@@ -76,10 +76,11 @@ class PolicyExchange:
     rid: bytes | None = None  # the request id sent to the backend and back to the client
     span: RequestSpan | None = None
     streamed = False
-    prefix: tuple[bytes, list[bytes], bytes] | None = None
-    """The upstream request head up to its framing as the plain path builds it: request
-    line and Host, the copied header lines, the lines the gateway adds. Sent when the
-    policies left the request as it came, but for deleted headers (see _received_head)."""
+    prefix: tuple[list[bytes], int, int] | None = None
+    """The upstream request head up to its framing as the plain path builds it: its
+    pieces (request line and Host, the copied header lines, the lines the gateway
+    adds), where the copied lines start and how many there are. Sent when the policies
+    left the request as it came, but for deleted headers (see _received_head)."""
     host: bytes | None = None  # the Host the client sent (X-Forwarded-Host)
     pool: Any = None  # the pool of the operation's backend (from the route cache)
     # the request as the pipeline received it (set by _run): method, Url object, path,
@@ -89,7 +90,7 @@ class PolicyExchange:
     status = 0
     bytes_out = 0
 
-    def __init__(self, conn: ClientConnection, target: RouteTarget, ctx: PolicyContext, *,
+    def __init__(self, conn: ClientConnection, target: RouteTarget, ctx: PolicyContext,
                  keep_alive: bool, head_only: bool, body_limit: float,
                  http10: bool = False) -> None:
         self.conn = conn
@@ -267,6 +268,9 @@ class PolicyExchange:
         ctx = self.ctx
         if ctx.send is not send_to_backend or ctx.response_headers:
             return None
+        if ctx.backend_url is None and ctx.backend_certificate is None \
+                and ctx.backend_proxy is None:  # the usual way: the operation's backend
+            return self._forwarding(ctx, self.target.backend)
         backend = self._backend_or_none(ctx)
         if backend is None:
             return None
@@ -315,13 +319,14 @@ class PolicyExchange:
                 and request.Method == method and url.Path == path and url._raw_query == query):
             return None
         assert self.prefix is not None
-        start, copied, added = self.prefix
+        pieces, first, count = self.prefix
         if headers.removed:
             gone = {name.encode("latin-1") for name in headers.removed}
             if gone & self.conn.server.derived_fields:  # the gateway's own lines would have to change
                 return None
-            copied = without_fields(copied, gone)
-        return start + b"".join(copied) + added
+            end = first + count
+            pieces = [*pieces[:first], *without_fields(pieces[first:end], gone), *pieces[end:]]
+        return b"".join(pieces)
 
     async def _send(self, ctx: Any) -> None:
         backend = self._backend(getattr(ctx, "backend_url", None))
@@ -358,9 +363,10 @@ class PolicyExchange:
         if self.prefix is not None and not extra and backend is self.target.backend:
             received = self._received_head(ctx)
         if received is not None:
-            framing = (b"content-length: %d\r\n\r\n" % len(body)
-                       if body or ctx.Request.Method in ("POST", "PUT", "PATCH") else CRLF)
-            head = received + framing + body
+            if body or ctx.Request.Method in ("POST", "PUT", "PATCH"):
+                head = received + b"content-length: %d\r\n\r\n" % len(body) + body
+            else:
+                head = received + CRLF
         else:
             head = request_head(ctx.Request.Method, backend, self._path_query(ctx),
                                 ctx.Request.Headers.to_list(), body,

@@ -230,7 +230,7 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
         policy.pool = pool
         if traced or is_upgrade:
             return policy  # type: ignore[return-value]
-        policy.prefix = (b"".join(lines[:copied]), fwd, b"".join(lines[copied + len(fwd):]))
+        policy.prefix = (lines, copied, len(fwd))
         lane = getattr(target.pipeline, "lane", None)
         if lane is None or chunked or length:
             return policy  # type: ignore[return-value]
@@ -293,8 +293,10 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
     target = match.target
     server = conn.server
     extra: tuple[tuple[str, str], ...] = ()
+    rid_text = None
     if rid is not None:  # the one the backend and the client see (generated if none came)
-        extra = ((server.rid_header, rid.decode("latin-1")),)
+        rid_text = rid.decode("latin-1")
+        extra = ((server.rid_header, rid_text),)
     if span is not None:
         extra += (("traceparent", span.traceparent.decode()),)
     infos = server.route_infos.get(id(target))
@@ -313,14 +315,11 @@ def policy_exchange(conn: ClientConnection, match: Match[RouteTarget], method: s
                       Headers.received(headers, POLICY_HIDDEN, extra), conn.client_ip.decode(),
                       MessageBody(None),
                       dict(match.params) if match.params else {})
-    ctx = PolicyContext.received(request, infos[1], infos[2],
-                                 rid.decode("latin-1") if rid is not None else None, time())
+    ctx = PolicyContext.received(request, infos[1], infos[2], rid_text, time())
     if traced:
         ctx.Tracing = True
         ctx.trace = []
-    limit = server.max_body or float("inf")
-    ex = PolicyExchange(conn, target, ctx, keep_alive=keep_alive, head_only=head_only,
-                        body_limit=limit, http10=http10)
+    ex = PolicyExchange(conn, target, ctx, keep_alive, head_only, server.max_body or INF, http10)
     ex.span = span
     ex.rid = rid
     ex.host = host
