@@ -29,7 +29,7 @@ class CompiledExpression:
     ``is_constant`` is true for literal text (then ``value`` holds it and the
     call ignores the context)."""
 
-    __slots__ = ("source", "_fn", "is_constant", "value", "bounded")
+    __slots__ = ("source", "_fn", "is_constant", "value", "bounded", "_direct")
 
     def __init__(self, source: str, fn: Callable[[Any], Any] | None, value: Any = None,
                  bounded: bool = False) -> None:
@@ -38,8 +38,18 @@ class CompiledExpression:
         self.is_constant = fn is None
         self.value = value
         self.bounded = bounded  # cannot loop or call: evaluated without a work budget
+        # member reads of the context only (`context.Request.IpAddress`): no Env needed
+        self._direct: Callable[[Any], Any] | None = getattr(fn, "direct", None)
 
     def __call__(self, ctx: Any) -> Any:
+        direct = self._direct
+        if direct is not None:
+            try:
+                return direct(ctx)
+            except ExpressionError:
+                raise
+            except (Exception, RecursionError) as e:
+                raise ExpressionError(f"expression evaluation failed: {e}") from None
         if self._fn is None:
             return self.value
         env = Env(ctx)

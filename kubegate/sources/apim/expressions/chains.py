@@ -140,6 +140,17 @@ def compile_chain(node: A.Chain, scope: Scope, compile_expr: Compile) -> Fn:
                 return None
             value = step(env, value)
         return value
+    if (isinstance(node.base, A.Name) and node.base.name == "context"
+            and "context" not in scope.names
+            and all(isinstance(op, A.Member) and not op.cond for op in node.ops)):
+        members = [step for _, step in steps]  # member reads do not use the Env
+
+        def direct(ctx: Any) -> Any:
+            value = ctx
+            for step in members:
+                value = step(None, value)
+            return value
+        run.direct = direct  # type: ignore[attr-defined]  # see CompiledExpression
     return run
 
 

@@ -221,6 +221,23 @@ def test_expressions_that_cannot_loop_skip_the_work_budget(source: str, bounded:
     assert compile_expression(source).bounded is bounded
 
 
+@pytest.mark.parametrize(("source", "direct"), [
+    ("@(context.Request.IpAddress)", True), ("@(context.Request.Url.Path)", True),
+    ("@(context.Operation?.Id)", False), ('@(context.Api.Name + "-")', False),
+    ('@(context.Request.Headers.GetValueOrDefault("a", ""))', False),
+])
+def test_member_reads_of_the_context_are_evaluated_directly(source: str, direct: bool) -> None:
+    """`context.A.B` needs no evaluation state: it is read as a plain chain of members,
+    with the same value as the general evaluator gives."""
+    from kubegate.sources.apim.expressions import compile_expression
+    from kubegate.sources.apim.expressions.codegen import Env
+
+    compiled = compile_expression(source)
+    assert (compiled._direct is not None) is direct
+    ctx = make_context()
+    assert compiled(ctx) == compiled._fn(Env(ctx))  # type: ignore[misc]
+
+
 def test_a_member_read_stays_right_when_the_value_changes_type() -> None:
     from kubegate.policies.context import UserInfo
     from kubegate.sources.apim.expressions import compile_expression
