@@ -1,6 +1,7 @@
-"""Policy tests run twice where a module asks (`pytestmark = BOTH_PATHS`): through
-``execute``, and through the synchronous ``lane`` the data plane takes for requests
-without a body. Both must give the same results."""
+"""Policy tests run twice where a module asks for it
+(``pytestmark = pytest.mark.usefixtures("both_paths")``): through ``execute``, and
+through the synchronous ``lane`` the data plane takes for requests without a body
+(``helpers.execute``). Both must give the same results."""
 
 from __future__ import annotations
 
