@@ -138,16 +138,14 @@ class SubscriptionGate:
         key = self.take_key(ctx)
         if key is None:
             if self.open_product is not None:
-                ctx.Product = self._product(self.open_product)
-                return self.open_pipeline
+                return self._open(ctx)
             if self.required:
                 return (401, "SubscriptionKeyNotFound", MISSING_KEY, None)
             return self.base
         info = self.keys.lookup(key)
         if info is None or not self.keys.allows(info, self.api):
             if self.open_product is not None:
-                ctx.Product = self._product(self.open_product)
-                return self.open_pipeline
+                return self._open(ctx)
             guard = self.guard
             if guard is None:
                 return (401, "SubscriptionKeyInvalid", INVALID_KEY, None)
@@ -156,8 +154,7 @@ class SubscriptionGate:
         state = info.state if info.expires is None else info.effective_state(_now(ctx))
         if state != "active":
             if self.open_product is not None:
-                ctx.Product = self._product(self.open_product)
-                return self.open_pipeline
+                return self._open(ctx)
             return (403, "SubscriptionNotActive", INACTIVE.format(state=state), None)
         ctx.Subscription, user = self._admitted(info, key)
         if hasattr(ctx, "trace_allowed"):
@@ -201,6 +198,12 @@ class SubscriptionGate:
             self._contexts.clear()
         self._contexts[id(info)] = (info, subscription, user)
         return subscription, user
+
+    def _open(self, ctx: Any) -> Pipeline:
+        """The open product's pipeline, with ``context.Product`` set to it."""
+        assert self.open_product is not None
+        ctx.Product = self._product(self.open_product)
+        return self.open_pipeline
 
     def _product(self, name: str) -> ProductInfo:
         found = self.keys.product(name)

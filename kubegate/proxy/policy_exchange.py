@@ -33,7 +33,7 @@ from kubegate.compile.snapshot import RouteTarget
 from kubegate.model.errors import ConfigError
 from kubegate.policies.context import Response
 from kubegate.policies.errors import STOP, BackendError
-from kubegate.policies.pipeline import Paused
+from kubegate.policies.pipeline import INTERNAL_ERROR, JSON, Paused
 from kubegate.policies.state import PolicyContext
 from kubegate.proxy import egress
 from kubegate.proxy.eager import start_eagerly
@@ -210,8 +210,7 @@ class PolicyExchange:
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug in a policy must not take the worker down
-            log.exception("policy pipeline of %s/%s failed", self.target.api, self.target.operation)
-            response = failed()
+            response = self._crashed()
         self._write(self._response_bytes(response))
 
     def run_lane(self, lane: Any) -> Exchange | PolicyExchange:
@@ -224,8 +223,7 @@ class PolicyExchange:
         try:
             outcome = lane(ctx, send_to_backend)
         except Exception:  # a bug in a policy must not take the worker down
-            log.exception("policy pipeline of %s/%s failed", self.target.api, self.target.operation)
-            return self._answer(failed())
+            return self._answer(self._crashed())
         if outcome is STOP:
             return self._answer(ctx.Response)
         if outcome.__class__ is Paused:
@@ -237,6 +235,12 @@ class PolicyExchange:
                 return forwarding
         self.decided = outcome
         return self
+
+    def _crashed(self) -> Response:
+        """Log the exception being handled (a policy failed where it must not) and
+        return the 500 the client gets."""
+        log.exception("policy pipeline of %s/%s failed", self.target.api, self.target.operation)
+        return Response(500, "Internal Server Error", list(JSON), INTERNAL_ERROR)
 
     def _pause(self, paused: Paused) -> None:
         self.paused = paused
@@ -251,8 +255,7 @@ class PolicyExchange:
         try:
             outcome = paused.resume(self.ctx)
         except Exception:  # a bug in a policy must not take the worker down
-            log.exception("policy pipeline of %s/%s failed", self.target.api, self.target.operation)
-            self.ctx.Response = failed()
+            self.ctx.Response = self._crashed()
             outcome = STOP
         if outcome.__class__ is Paused:
             self._pause(outcome)  # type: ignore[arg-type]
@@ -475,9 +478,3 @@ class PolicyExchange:
         self.conn.write(data)
         self.conn.server.record(self)
         self.conn.exchange_finished(self)  # type: ignore[arg-type]
-
-
-def failed() -> Response:
-    """The response when a policy raised where it must not (a bug): 500."""
-    return Response(500, "Internal Server Error", [("Content-Type", "application/json")],
-                    b'{"statusCode": 500, "message": "Internal server error"}')
