@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -211,25 +209,6 @@ async def test_nested_api_and_operation_limits_apply_independently() -> None:
 
 
 # -- the same through Redis (on the lane, checks wait on futures: Paused, then resumed) ----
-@pytest.fixture
-async def redis_counters() -> AsyncIterator[RedisCounterStore]:
-    redis = pytest.importorskip("redis.asyncio")
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            pass
-    except OSError:
-        pytest.skip("no Redis at 127.0.0.1:6379")
-    prefix = f"kgtest-{uuid.uuid4().hex}"
-    store = RedisCounterStore.from_url("redis://127.0.0.1:6379/0", prefix=prefix, timeout=1.0)
-    yield store
-    await store.close()
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-    keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
-
-
 async def test_redis_rate_limit_by_key_admits_exactly_then_429(
         redis_counters: RedisCounterStore) -> None:
     rig = Rig(rlk('calls="2" renewal-period="60" counter-key="k"'), store=redis_counters)

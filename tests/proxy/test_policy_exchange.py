@@ -129,14 +129,15 @@ async def test_live_trace_is_refused_to_remote_callers_without_permission() -> N
         assert (b'x-kubegate-trace: ["step one"]' in out) is expected
 
 
-def compiled_rig(policy: str) -> Rig:
+def compiled_rig(policy: str, services: dict[str, Any] | None = None) -> Rig:
+    """The rig with one operation whose policy is `policy`, compiled with `services`."""
     from kubegate.compile.snapshot import build_snapshot as build
     from kubegate.model.config import Config
 
     config = {"apis": [{"name": "orders", "path": "/api", "backend": "http://10.9.9.9:9000/base",
                         "policy": policy, "operations": [{"method": "GET", "path": "/items/{id}"}]}]}
     rig = make_rig()
-    snapshot = build(Config.model_validate(config))
+    snapshot = build(Config.model_validate(config), services=services)
     rig.state.install(snapshot)
     pool = rig.state.pools.get(snapshot.backends[0])
     pool.idle[:] = [up for up, _ in reversed(rig.upstreams)]

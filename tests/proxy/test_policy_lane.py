@@ -5,15 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import socket
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
-from kubegate.compile.snapshot import build_snapshot
-from kubegate.model.config import Config
 from kubegate.proxy.exchange import Exchange
 from kubegate.proxy.policy_exchange import PolicyExchange
 from tests.proxy.conftest import Rig, make_rig
@@ -136,42 +129,10 @@ async def test_policy_requests_leave_no_reference_cycles() -> None:
 
 
 # -- a lane that waits (Redis counters): the request is decided when the answer comes ----
-@pytest.fixture
-async def redis_counters() -> AsyncIterator[Any]:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            pass
-    except OSError:
-        pytest.skip("no Redis at 127.0.0.1:6379")
-    from redis.asyncio import Redis
-
-    from kubegate.services.counters.redis_store import RedisCounterStore
-
-    prefix = f"kgtest-{uuid.uuid4().hex}"
-    store = RedisCounterStore.from_url("redis://127.0.0.1:6379/0", prefix=prefix, timeout=1.0)
-    yield store
-    await store.close()
-    client = Redis.from_url("redis://127.0.0.1:6379/0")
-    keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
-
-
 def redis_rig(store: Any, calls: int) -> Rig:
-    rig = compiled_rig(policy_with('<set-variable name="v" value="1" />'))
-    config = Config.model_validate({"apis": [{
-        "name": "orders", "path": "/api", "backend": "http://10.9.9.9:9000/base",
-        "policy": policy_with(f'<rate-limit-by-key calls="{calls}" renewal-period="60" '
-                              'counter-key="@(context.Request.IpAddress)" />'),
-        "operations": [{"method": "GET", "path": "/items/{id}"}]}]})
-    snapshot = build_snapshot(config, services={"counters": store})
-    rig.state.install(snapshot)
-    pool = rig.state.pools.get(snapshot.backends[0])
-    pool.idle[:] = [up for up, _ in reversed(rig.upstreams)]
-    for up, _ in rig.upstreams:
-        up.pool = pool
-    return rig
+    return compiled_rig(policy_with(f'<rate-limit-by-key calls="{calls}" renewal-period="60" '
+                                    'counter-key="@(context.Request.IpAddress)" />'),
+                        services={"counters": store})
 
 
 async def until(check: Any) -> None:
