@@ -59,14 +59,6 @@ class Headers(ReadOnlyMultiMap):
                          tuple[tuple[str, str], ...]] | None = None
 
     @classmethod
-    def from_items(cls, items: dict[str, tuple[str, list[str]]]) -> Headers:
-        """Headers already grouped: lower-case name -> (name as sent, values), names
-        tokens and values without CR, LF or NUL. Taken as they are, without re-checking."""
-        headers = cls()
-        headers._items = items
-        return headers
-
-    @classmethod
     def received(cls, raw: list[tuple[bytes, bytes]], hidden: frozenset[bytes],
                  extra: tuple[tuple[str, str], ...] = ()) -> Headers:
         """The headers of a request as the HTTP parser accepted them (names are tokens,
