@@ -97,14 +97,6 @@ def jwt_step(el: PolicyElement, c: Compiler, path: str, tree: dict[str, Any],
         if out:
             ctx.Variables[out] = Jwt(result.header, result.claims)
 
-    async def run(ctx: Any) -> None:
-        value = token(ctx)
-        now = ctx.now().timestamp()
-        result = verifier.try_verify(value, now)
-        if result is None:
-            result = await verifier.verify(value, now)
-        checked(ctx, result)
-
     def verified(ctx: Any, done: Any, _: Any) -> None:
         checked(ctx, done.result())
 
@@ -118,4 +110,9 @@ def jwt_step(el: PolicyElement, c: Compiler, path: str, tree: dict[str, Any],
             return Wait(asyncio.ensure_future(verifier.verify(value, now)), verified)
         checked(ctx, result)
         return None
+
+    async def run(ctx: Any) -> None:
+        waiting = soon(ctx)
+        if waiting is not None:
+            checked(ctx, await waiting.future)
     return c.step(el, path, run, is_async=True, soon=soon, source=rules.source.name.lower())
