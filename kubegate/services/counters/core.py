@@ -55,16 +55,12 @@ class CounterCore:
 
     def hit_rate(self, key: str, limit: int, period_s: int, cost: int, now: float) -> RateDecision:
         check_rate_args(limit, period_s, cost)
-        self._ops += 1
-        if self._ops % SWEEP_EVERY == 0:
-            self.sweep(now)
+        self._tick(now)
         log = self._logs.get(key)
         if log is None:
             log = self._logs[key] = _Log(period_s)
         log.period = period_s
-        entries = log.entries
-        if entries and entries[0][0] <= now - period_s:
-            log.expire(now)
+        log.expire(now)
         units = cost or 1  # cost 0 = check for room for one more, record nothing
         if log.total + units <= limit:
             if cost:

@@ -62,6 +62,13 @@ Op = tuple[str, list[str], list[Any]]  # script name, keys, args
 KEYS_KEPT = 65536  # counter keys whose Redis key names are kept ready (keys_for)
 
 
+def _rate(answer: Any, limit: int) -> RateDecision:
+    """The decision of the RATE script's answer (allowed, total, retry in ms)."""
+    allowed, total, retry_ms = answer
+    retry = 0 if allowed else ceil_s(int(retry_ms) / 1000)
+    return RateDecision(bool(allowed), max(0, limit - int(total)), retry, limit)
+
+
 def make_redis_client(
     url: str, *, cluster: bool = False, timeout: float = 0.25, max_connections: int = 64,
 ) -> Redis | RedisCluster:
@@ -205,11 +212,10 @@ class RedisCounterStore:
     ) -> RateDecision:
         future = self.hit_rate_soon(key, limit, period_s, cost, now=now)
         try:  # (guarded's logic, without a closure per request: this is the hot path)
-            allowed, total, retry_ms = await future
+            answer = await future
         except STORE_FAILURES as exc:
             return self._rate_failed(exc, limit, fail_mode)
-        retry = 0 if allowed else ceil_s(int(retry_ms) / 1000)
-        return RateDecision(bool(allowed), max(0, limit - int(total)), retry, limit)
+        return _rate(answer, limit)
 
     def hit_rate_soon(self, key: str, limit: int, period_s: int, cost: int = 1, *,
                       now: float | None = None) -> asyncio.Future[Any]:
@@ -227,9 +233,7 @@ class RedisCounterStore:
             if isinstance(error, STORE_FAILURES):
                 return self._rate_failed(error, limit, fail_mode)
             raise error
-        allowed, total, retry_ms = done.result()
-        retry = 0 if allowed else ceil_s(int(retry_ms) / 1000)
-        return RateDecision(bool(allowed), max(0, limit - int(total)), retry, limit)
+        return _rate(done.result(), limit)
 
     def _rate_failed(self, exc: BaseException, limit: int, fail_mode: FailMode) -> RateDecision:
         return failed(exc, fail_mode, self.stats, "rate-limit", lambda: open_rate(limit),
