@@ -42,25 +42,17 @@ class CompiledExpression:
         self._direct: Callable[[Any], Any] | None = getattr(fn, "direct", None)
 
     def __call__(self, ctx: Any) -> Any:
-        direct = self._direct
-        if direct is not None:
-            try:
-                return direct(ctx)
-            except ExpressionError:
-                raise
-            except (Exception, RecursionError) as e:
-                raise ExpressionError(f"expression evaluation failed: {e}") from None
         if self._fn is None:
             return self.value
-        env = Env(ctx)
         if self.bounded:
+            direct = self._direct
             try:
-                result = self._fn(env)
+                return direct(ctx) if direct is not None else self._fn(Env(ctx))
             except ExpressionError:
                 raise
             except (Exception, RecursionError) as e:
                 raise ExpressionError(f"expression evaluation failed: {e}") from None
-            return result
+        env = Env(ctx)
         token = REGEX_BUDGET.set([EVALUATION_BUDGET])
         work = WORK.set(env)
         try:
