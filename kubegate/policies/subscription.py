@@ -20,6 +20,13 @@ that is forwarded. It then decides, in APIM's order:
 A refusal fills ``context.LastError`` (Source ``authorization``) and runs the
 ``on-error`` section of the product-less pipeline on the refusal response.
 
+When no pipeline the gate may choose has a policy step (``admit_head`` is then
+set), the data plane asks ``admit_head`` first, with the request's raw header
+lines and query: it admits the common cases (a valid, active key in the header;
+no key where none is needed) without a context being built, and the request is
+forwarded as on a plain route, less the key header. Anything else (a refusal, a
+key in the query, an end date to check) it leaves to the full check (``None``).
+
 Invariants: a gate is immutable and shared by every request of its operation (but
 for its cache of the context objects of admitted keys, which only ever adds entries
 equal to those it would make again);
@@ -65,7 +72,8 @@ class KeyLookup(Protocol):
 class SubscriptionGate:
     __slots__ = ("api", "keys", "base", "products", "open_product", "open_pipeline",
                  "required", "header", "query", "needs_request_body", "needs_response_body",
-                 "guard", "_contexts", "streams", "lane")
+                 "guard", "_contexts", "streams", "lane", "admit_head", "key_field",
+                 "query_field")
 
     def __init__(self, api: str, keys: KeyLookup, base: Pipeline, *, required: bool,
                  products: Mapping[str, Pipeline] | None = None,
@@ -89,6 +97,11 @@ class SubscriptionGate:
         self.needs_response_body = any(p.needs_response_body for p in every)
         self.streams = all(p.streams for p in every)
         self.lane = self._lane if all(p.lane is not None for p in every) else None
+        # no policy acts on the request: the key decision is all there is (see admit_head)
+        bare = all(not p.inbound and p.streams for p in every)
+        self.admit_head = self._admit_head if bare else None
+        self.key_field = header.lower().encode("latin-1")  # the key header, as the parser gives it
+        self.query_field = query.encode("latin-1")
 
     def describe(self) -> dict[str, Any]:
         """A plain description, like ``Pipeline.describe`` plus the key check's settings."""
@@ -110,6 +123,33 @@ class SubscriptionGate:
                 if not key:
                     key = found[0]
         return key or None
+
+    def _admit_head(self, raw: list[tuple[bytes, bytes]], query: bytes
+                    ) -> tuple[str | None, bool] | None:
+        """The key decision from the received header lines and raw query, for a gate
+        whose pipelines have no policy steps: ``(subscription id or None, whether the
+        key header must be removed)`` when the request goes on as it is, or None when
+        only the full check can tell (refusals, a key in the query or sent twice, a
+        subscription with an end date, an open product's fallback for a bad key)."""
+        if self.query_field in query:
+            return None
+        field = self.key_field
+        size = len(field)
+        key = None
+        for name, value in raw:
+            if len(name) == size and name.lower() == field:
+                if key is not None:
+                    return None
+                key = value
+        if not key:  # none, or empty: as if none was sent
+            if self.open_product is not None or not self.required:
+                return None, key is not None
+            return None
+        info = self.keys.lookup(key.decode("latin-1"))
+        if info is None or info.expires is not None or info.state != "active" \
+                or not self.keys.allows(info, self.api):
+            return None
+        return info.id, True
 
     async def execute(self, ctx: Any, send: Send) -> None:
         outcome = self._admit(ctx)

@@ -198,6 +198,19 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
         if tokens:
             fwd = without_fields(fwd, tokens)
 
+    # -- a key check with no policy behind it decides on the raw head (SubscriptionGate)
+    pipeline = target.pipeline
+    subscription = None
+    if pipeline is not None and not (traced or is_upgrade):
+        admit = getattr(pipeline, "admit_head", None)
+        if admit is not None and pipeline.key_field not in POLICY_HIDDEN:
+            admitted = admit(headers, query)
+            if admitted is not None:  # goes on as on a plain route, less the key header
+                subscription, strip = admitted
+                if strip:
+                    fwd = without_fields(fwd, {pipeline.key_field})
+                pipeline = None
+
     # -- the upstream request head (for a policy path: up to the framing, used when the
     # policies leave the request as it came)
     backend = target.backend
@@ -223,7 +236,7 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
     if server.tracer is not None:
         span = start_span(server.tracer, method_text, target, normalised, host, conn, traceparent)
         lines += (b"traceparent: ", span.traceparent, CRLF)
-    if target.pipeline is not None:
+    if pipeline is not None:
         policy = policy_exchange(conn, match, method_text, normalised, query, headers, host,
                                  keep_alive and not is_upgrade, head_only, version == "1.0",
                                  rid, span, traced)
@@ -231,7 +244,7 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
         if traced or is_upgrade:
             return policy  # type: ignore[return-value]
         policy.prefix = (lines, copied, len(fwd))
-        lane = getattr(target.pipeline, "lane", None)
+        lane = getattr(pipeline, "lane", None)
         if lane is None or chunked or length:
             return policy  # type: ignore[return-value]
         return policy.run_lane(lane)  # type: ignore[return-value]  # no body: decide now
@@ -249,6 +262,7 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
     ex.target = target
     ex.rid = rid
     ex.span = span
+    ex.subscription = subscription
     return ex
 
 

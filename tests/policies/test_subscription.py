@@ -372,3 +372,65 @@ async def test_without_services_the_yaml_subscriptions_are_used() -> None:
     ctx, _ = await call(g, [(KEY, "yaml-key")])
     assert ctx.Response.StatusCode == 200 and ctx.Subscription.Id == "static:ci"
 
+
+
+# -- admit_head: the decision on the raw head, for gates without policy steps ---------
+
+def bare_gate(required: bool = True, open_product: str | None = None) -> SubscriptionGate:
+    empty = pipeline(doc())
+    return SubscriptionGate("orders", keys(), empty, required=required,
+                            products={"gold": pipeline(doc()), "free": pipeline(doc())},
+                            open_product=open_product)
+
+
+def test_admit_head_is_offered_only_when_no_pipeline_has_a_policy_step() -> None:
+    assert bare_gate().admit_head is not None
+    assert gate().admit_head is None  # every pipeline sets a header
+    mixed = SubscriptionGate("orders", keys(), pipeline(doc()), required=True,
+                             products={"gold": marked("gold")})
+    assert mixed.admit_head is None
+
+
+HEADS = [[], [(KEY, "k-gold")], [(KEY, "k-api")], [(KEY, "k-all")], [(KEY, "k-gold2")],
+         [(KEY, "k-other-api")], [(KEY, "k-susp")], [(KEY, "k-canc")], [(KEY, "k-old")],
+         [(KEY, "k-silver")], [(KEY, "nope")], [(KEY, "")], [(KEY, "k-all"), (KEY, "k-api")],
+         [("ocp-apim-subscription-key", "k-all")], [("X-Other", "k-all")]]
+
+
+@pytest.mark.parametrize("headers", HEADS, ids=lambda h: "+".join(v for _, v in h) or "none")
+@pytest.mark.parametrize("query", ["", "subscription-key=k-all", "a=1"])
+@pytest.mark.parametrize(("required", "open_product"), [(True, None), (False, None),
+                                                        (True, "free")])
+async def test_admit_head_agrees_with_the_full_check_whenever_it_decides(
+        headers: list[tuple[str, str]], query: str, required: bool,
+        open_product: str | None) -> None:
+    g = bare_gate(required, open_product)
+    raw = [(n.encode(), v.encode()) for n, v in headers]
+    decided = g.admit_head(raw, query.encode())  # type: ignore[misc]
+    ctx, backend = await call(g, headers, query)
+    if decided is None:
+        return  # left to the full check
+    subscription, strip = decided
+    assert backend.calls, "admit_head admitted what the full check refuses"
+    assert getattr(ctx.Subscription, "Id", None) == subscription
+    assert strip == any(n.lower() == KEY.lower() for n, _ in headers)
+    assert sent_header(backend, KEY) == []
+
+
+@pytest.mark.parametrize(("headers", "query"), [
+    ([(KEY, "k-all")], ""), ([(KEY, "k-gold")], ""), ([(KEY, "k-api")], "a=1"), ([], "")])
+def test_admit_head_decides_the_common_cases(headers: list[tuple[str, str]],
+                                             query: str) -> None:
+    g = bare_gate(required=bool(headers))
+    raw = [(n.encode(), v.encode()) for n, v in headers]
+    assert g.admit_head(raw, query.encode()) is not None  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("headers", "query"), [
+    ([], ""), ([(KEY, "nope")], ""), ([(KEY, "k-susp")], ""), ([(KEY, "k-old")], ""),
+    ([(KEY, "k-other-api")], ""), ([(KEY, "k-all"), (KEY, "k-all")], ""),
+    ([], "subscription-key=k-all")])
+def test_admit_head_leaves_refusals_and_rare_cases_to_the_full_check(
+        headers: list[tuple[str, str]], query: str) -> None:
+    raw = [(n.encode(), v.encode()) for n, v in headers]
+    assert bare_gate().admit_head(raw, query.encode()) is None  # type: ignore[misc]

@@ -19,7 +19,8 @@ GET = b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\n\r\n"
 def keyed_rig(policy: str | None = None) -> Rig:
     api: dict[str, Any] = {"name": "orders", "path": "/api", "backend": "http://10.9.9.9:9000/base",
                            "subscription_required": True,
-                           "operations": [{"method": "GET", "path": "/items/{id}"}]}
+                           "operations": [{"method": "GET", "path": "/items/{id}"},
+                                          {"method": "POST", "path": "/items"}]}
     if policy is not None:
         api["policy"] = policy
     return make_rig(2, {"apis": [api], "subscriptions": [
@@ -107,6 +108,45 @@ async def test_keys_are_checked_on_the_lane_and_never_forwarded() -> None:
         await settle()
         assert rig.ct.take().startswith(b"HTTP/1.1 401")
     assert rig.upstream_sent() == b""
+
+
+KEYED = b"Ocp-Apim-Subscription-Key: " + b"k" * 32 + b"\r\n"
+
+
+async def test_a_key_check_without_policies_forwards_like_a_plain_route() -> None:
+    """No policy step behind the gate: the key is decided on the raw head, no context is
+    built, the body streams as it arrives and the subscription is still counted."""
+    rig = keyed_rig()
+    rig.send(b"POST /api/items HTTP/1.1\r\nHost: gw\r\n" + KEYED
+             + b"Content-Length: 10\r\n\r\nfirst")
+    assert type(rig.client.queue[0]) is Exchange
+    sent = rig.upstream_sent()
+    assert sent.startswith(b"POST /base/items HTTP/1.1") and sent.endswith(b"\r\n\r\nfirst")
+    assert b"subscription-key" not in sent.lower()
+    rig.send(b"-half")
+    assert rig.upstream_sent() == b"-half"
+    rig.reply(OK)
+    assert rig.ct.take().endswith(b"ok")
+    subscriptions = {key[3] for key in rig.state.metrics.series}
+    assert subscriptions == {"static:s"}, subscriptions  # a config subscription's id
+
+
+async def test_a_key_in_the_query_still_takes_the_full_check() -> None:
+    rig = keyed_rig()
+    rig.send(b"GET /api/items/1?subscription-key=" + b"k" * 32 + b"&a=1 HTTP/1.1\r\n"
+             b"Host: gw\r\n\r\n")
+    await settle()
+    sent = rig.upstream_sent()
+    assert sent.startswith(b"GET /base/items/1?a=1 HTTP/1.1"), sent
+
+
+async def test_a_traced_keyed_request_takes_the_policy_path() -> None:
+    rig = keyed_rig()
+    rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\n" + KEYED
+             + b"X-Kubegate-Trace: true\r\n\r\n")
+    assert isinstance(rig.client.queue[0], PolicyExchange)
+    await settle()
+    assert b"subscription-key" not in rig.upstream_sent().lower()
 
 
 async def test_policy_requests_leave_no_reference_cycles() -> None:
