@@ -196,7 +196,7 @@ class ClientConnection(asyncio.Protocol):
             self.queue[0].start()
         elif self.current is None:
             self.deadline = self.server.now + self.server.idle_timeout
-        if len(self.queue) <= 1:
+        if self.pause_reasons & 1 and len(self.queue) <= 1:
             self.resume_reading(1)
 
     def start_tunnel(self, ex: Exchange) -> None:
