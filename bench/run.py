@@ -115,6 +115,7 @@ def finish(
     report.compute_ratios(rows, args.baseline)
     summaries = report.summarize(rows, {s.name: s.target for s in chosen})
     meta = output.machine_info(tools)
+    meta["kubegate command"] = args.kubegate_cmd  # which interpreter ran it (docs/benchmark.md)
     meta["settings"] = (
         f"{args.duration:g} s per run, {args.rounds} round(s), connections "
         f"{','.join(map(str, args.connections))}, wrk 2 threads, warm-up {args.warmup:g} s"
