@@ -163,6 +163,16 @@ async def test_renewal_period_expression_out_of_range_is_an_expression_error() -
     assert status(ctx) == 500 and err(ctx).Reason == "ExpressionValueEvaluationFailure"
 
 
+async def test_a_null_counter_key_is_the_empty_text_not_none() -> None:
+    """Key values are turned into text as C# does: null is "", so it never shares a
+    counter with a client sending the word "None"."""
+    rig = Rig(rlk('calls="1" renewal-period="60" '
+                  'counter-key="@(context.Request.Headers.GetValueOrDefault(&quot;X-K&quot;))"'))
+    assert status(await rig.call(headers=[("X-K", "None")])) == 200
+    assert status(await rig.call()) == 200
+    assert status(await rig.call()) == 429
+
+
 async def test_rejection_is_logged_with_api_operation_key_and_limit(
         caplog: pytest.LogCaptureFixture) -> None:
     rig = Rig(rlk('calls="1" renewal-period="60" counter-key="client-7"'))

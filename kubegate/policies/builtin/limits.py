@@ -202,6 +202,20 @@ def compile_rate_limit_by_key(el: PolicyElement, c: Compiler, path: str) -> Step
                     trace(ctx, f"rate-limit-by-key {key}: counted {n} after the response")
             after_response(ctx, count_after)
 
+    quiet = not (spec.headers.remaining_calls_header_name or spec.headers.total_calls_header_name
+                 or spec.headers.remaining_calls_variable_name)  # an admitted call reports nothing
+    if hit_now is not None and plain and fixed is not None and quiet and not deferred:
+        calls, period = fixed
+        count = spec.increment_count
+
+        def run_counted(ctx: Any) -> None:  # the usual form: count, and only a refusal acts
+            value = key_of(ctx)
+            key = "rlk:" + (value if value.__class__ is str else to_text(value))
+            decision = hit_now(key, calls, period, count)
+            if not decision.allowed or ctx.Tracing:
+                finish(ctx, "rate-limit-by-key", [((key, calls, period), decision)], spec.headers)
+        return c.step(el, path, run_counted)
+
     if hit_now is not None:
         def run_now(ctx: Any) -> None:
             limit, cost = hit(ctx)
