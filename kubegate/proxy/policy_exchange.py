@@ -273,6 +273,9 @@ class PolicyExchange:
             return None
         if ctx.backend_url is None and ctx.backend_certificate is None \
                 and ctx.backend_proxy is None:  # the usual way: the operation's backend
+            head = self._received_head(ctx) if self.prefix is not None else None
+            if head is not None:  # as it came: the head the data plane built
+                return self._successor(self.pool, head)
             return self._forwarding(ctx, self.target.backend)
         backend = self._backend_or_none(ctx)
         if backend is None:
@@ -282,11 +285,7 @@ class PolicyExchange:
 
     def _answer(self, response: Response) -> Exchange:
         """A plain exchange writing the policies' response in this one's place."""
-        data = self._response_bytes(response)
-        ex = Exchange(self.conn, None, b"", keep_alive=self.keep_alive, local=data)
-        self._inherit(ex)
-        ex.status = self.status
-        return ex
+        return self._successor(None, b"", self._response_bytes(response))
 
     def _path_query(self, ctx: Any) -> str:
         url = ctx.Request.Url
@@ -311,9 +310,10 @@ class PolicyExchange:
         return out
 
     def _received_head(self, ctx: Any) -> bytes | None:
-        """The prefix, less the header lines policies deleted, when the policies left the
-        request otherwise as it came: same method, path, query string, Headers (nothing
-        set or appended) and body. None when something else changed."""
+        """The upstream head from the prefix, less the header lines policies deleted, and
+        framed for the body, when the policies left the request otherwise as it came:
+        same method, path, query string, Headers (nothing set or appended) and body. None
+        when something else changed."""
         request = ctx.Request
         url = request.Url
         method, received_url, path, query, headers, body = self.received
@@ -329,7 +329,9 @@ class PolicyExchange:
                 return None
             end = first + count
             pieces = [*pieces[:first], *without_fields(pieces[first:end], gone), *pieces[end:]]
-        return b"".join(pieces)
+        if body or method in ("POST", "PUT", "PATCH"):
+            return b"".join(pieces) + b"content-length: %d\r\n\r\n" % len(body) + body
+        return b"".join([*pieces, CRLF])
 
     async def _send(self, ctx: Any) -> None:
         backend = self._backend(getattr(ctx, "backend_url", None))
@@ -361,38 +363,40 @@ class PolicyExchange:
                     extra: list[tuple[bytes, bytes]] | None = None) -> Exchange:
         """A plain exchange forwarding the request as the policies left it, on the
         streaming path: the response goes to the client as it arrives."""
-        body = ctx.Request.Body.content or b""
-        received = None
+        head = None
         if self.prefix is not None and not extra and backend is self.target.backend:
-            received = self._received_head(ctx)
-        if received is not None:
-            if body or ctx.Request.Method in ("POST", "PUT", "PATCH"):
-                head = received + b"content-length: %d\r\n\r\n" % len(body) + body
-            else:
-                head = received + CRLF
-        else:
+            head = self._received_head(ctx)
+        if head is None:
             head = request_head(ctx.Request.Method, backend, self._path_query(ctx),
-                                ctx.Request.Headers.to_list(), body,
+                                ctx.Request.Headers.to_list(), ctx.Request.Body.content or b"",
                                 self._forwarded(ctx) + (extra or []))
-        if pool is None:
-            pool = (self.pool if backend is self.target.backend and self.pool is not None
-                    else self.conn.server.pools.get(backend))
-        ex = Exchange(self.conn, pool, head, False,
-                      self.head_only, self.keep_alive, False, self.http10, None, INF)
-        ex.req_done = True
-        ex.body_sent = bool(body)  # a pooled connection is not retried once a body went out
-        self._inherit(ex)
-        return ex
+        if pool is None and backend is not self.target.backend:
+            pool = self.conn.server.pools.get(backend)
+        return self._successor(pool or self.pool, head)
 
-    def _inherit(self, ex: Exchange) -> None:
-        """What the exchange taking this one's place reports: route, start, span, ids."""
+    def _successor(self, pool: Any, head: bytes, local: bytes | None = None) -> Exchange:
+        """The plain exchange taking this one's place: forwarding `head` (the whole
+        request) on `pool`, or writing `local`. It reports what this one would: route,
+        start, span, ids, status."""
+        if local is None:
+            ex = Exchange(self.conn, pool or self.conn.server.pools.get(self.target.backend),
+                          head, False, self.head_only, self.keep_alive, False, self.http10,
+                          None, INF)
+            ex.req_done = True
+            ex.body_sent = bool(self.ctx.Request.Body.content)  # no retry once a body went out
+        else:
+            ex = Exchange(self.conn, None, b"", keep_alive=self.keep_alive, local=local)
+            ex.status = self.status
         ex.target = self.target
         ex.t0 = self.t0
         ex.span, self.span = self.span, None
         ex.rid = self.rid
-        ex.subscription = self.subscription
+        found = self.ctx.Subscription
+        if found is not None:
+            ex.subscription = getattr(found, "Id", None)
         self.streamed = True  # from here the new exchange answers (see the invariant)
         self.ctx.exchange = None  # no cycle: both are freed as soon as they are done
+        return ex
 
     def _hand_off(self, ex: Exchange) -> None:
         """Put `ex` in this exchange's place at the head of the client's queue and start
