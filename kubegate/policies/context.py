@@ -118,6 +118,10 @@ class Context:
         """Current time for ``DateTime.UtcNow`` (from the injected clock)."""
         return datetime.fromtimestamp(self._clock(), UTC)
 
+    def now_seconds(self) -> float:
+        """``now()`` as seconds since the epoch, without making a datetime."""
+        return self._clock()
+
 
 __all__ = [
     "ApiInfo", "Context", "DeploymentInfo", "GatewayInfo", "Group", "Headers", "LastError",

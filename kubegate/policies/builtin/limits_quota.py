@@ -79,7 +79,7 @@ def finish(ctx: Any, policy: str, decisions: list[tuple[Quota, QuotaDecision]],
     closed = next((d for _, d in decisions if d.unavailable and not d.allowed), None)
     if closed is not None:
         raise unavailable(ctx, policy, decisions[0][0][0], closed.message)
-    now = ctx.now().timestamp()
+    now = ctx.now_seconds()
     denied: list[tuple[Quota, str, int]] = []
     for q, d in decisions:
         if not d.allowed:

@@ -157,7 +157,7 @@ def compile_validate_client_certificate(el: PolicyElement, c: Compiler, path: st
             raise Invalid("ClientCertificateRevocationUnknown",
                           "revocation status unknown: no certificate store")
         good, why = await crls.status(cert.cert, issuers[0] if issuers else None, fetch,
-                                      ctx.now().timestamp())
+                                      ctx.now_seconds())
         if good is False:
             raise Invalid("ClientCertificateRevoked", f"the client certificate is revoked: {why}")
         if good is None:

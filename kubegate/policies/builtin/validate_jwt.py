@@ -104,7 +104,7 @@ def jwt_step(el: PolicyElement, c: Compiler, path: str, tree: dict[str, Any],
         """Without waiting when the token was verified before or the keys are at hand
         (the usual case); else a Wait on the verification (keys being fetched)."""
         value = token(ctx)
-        now = ctx.now().timestamp()
+        now = ctx.now_seconds()
         result = verifier.try_verify(value, now)
         if result is None:
             return Wait(asyncio.ensure_future(verifier.verify(value, now)), verified)
