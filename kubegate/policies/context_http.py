@@ -37,14 +37,19 @@ def checked(name: str, value: str) -> str:
     return value
 
 
+SCANNED_READS = 3  # reads of received headers answered by a scan before they are grouped
+
+
 class Headers(ReadOnlyMultiMap):
     """Invariant: `_items` maps each lower-case name to (name as first spelt, values);
     for the headers of a received request it is made from `_raw` on first use (most
-    requests are forwarded without a policy reading their headers)."""
+    requests are forwarded without a policy reading their headers). The first
+    SCANNED_READS reads (`values_of`) scan `_raw` instead of grouping it: a policy
+    reading one header (a token, a key) costs a scan, not a grouping."""
 
     __cs_type__ = "Headers"
     __cs_members__ = CONTEXT_MEMBERS["Headers"]
-    __slots__ = ("_items", "edited", "removed", "_raw")
+    __slots__ = ("_items", "edited", "removed", "_raw", "_scans")
 
     def __init__(self, pairs: list[tuple[str, str]] | None = None) -> None:
         self._items: dict[str, tuple[str, list[str]]] = {}
@@ -57,6 +62,7 @@ class Headers(ReadOnlyMultiMap):
         self.removed: list[str] = []
         self._raw: tuple[list[tuple[bytes, bytes]], frozenset[bytes],
                          tuple[tuple[str, str], ...]] | None = None
+        self._scans = 0
 
     @classmethod
     def received(cls, raw: list[tuple[bytes, bytes]], hidden: frozenset[bytes],
@@ -69,6 +75,7 @@ class Headers(ReadOnlyMultiMap):
         headers._raw = (raw, hidden, extra)
         headers.edited = False
         headers.removed = []
+        headers._scans = 0
         return headers
 
     def __getattr__(self, name: str) -> Any:
@@ -93,36 +100,44 @@ class Headers(ReadOnlyMultiMap):
         self._raw = None
         return items
 
+    def _scan(self, low: str) -> list[str] | None:
+        """The received values of the lower-case name `low`, read from `_raw` (set)."""
+        assert self._raw is not None
+        pairs, hidden, extra = self._raw
+        for added, value in extra:
+            if added.lower() == low:
+                return [value]  # the gateway's own value replaces any received one
+        try:
+            wanted = low.encode("latin-1")
+        except UnicodeEncodeError:  # no received name holds such a character
+            return None
+        if wanted in hidden:
+            return None
+        size = len(wanted)  # most names differ in length: no lower() for them
+        found = [v.decode("latin-1") for n, v in pairs if len(n) == size and n.lower() == wanted]
+        return found or None
+
     def pop(self, name: str) -> list[str] | None:
         """The values of `name`, which is then deleted (as by `delete`). On received
         headers not grouped yet, without grouping them."""
         low = name.lower()
         raw = self._raw
-        if raw is not None:
-            pairs, hidden, extra = raw
-            wanted = low.encode("latin-1")
-            if wanted in hidden:
-                return None
-            size = len(wanted)  # most names differ in length: no lower() for them
-            for added, _ in extra:
-                if len(added) == size and added.lower() == low:
-                    break  # one the gateway adds: look in the grouped headers
-            else:
-                found: list[str] = []
-                for n, v in pairs:
-                    if len(n) == size and n.lower() == wanted:
-                        found.append(v.decode("latin-1"))
-                if not found:
-                    return None
-                self._raw = (pairs, hidden | {wanted}, extra)
+        if raw is not None and not any(added.lower() == low for added, _ in raw[2]):
+            found = self._scan(low)
+            if found is not None:
+                pairs, hidden, extra = raw
+                self._raw = (pairs, hidden | {low.encode("latin-1")}, extra)
                 self.removed.append(low)
-                return found
+            return found
         values = self.values_of(name)
         if values is not None:
             self.delete(name)
         return values
 
     def values_of(self, name: str) -> list[str] | None:
+        if self._raw is not None and self._scans < SCANNED_READS:
+            self._scans += 1
+            return self._scan(name.lower())
         found = self._items.get(name.lower())
         return None if found is None else found[1]
 

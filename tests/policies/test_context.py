@@ -75,6 +75,33 @@ def test_pop_takes_and_deletes_whether_or_not_grouped(first_read: bool) -> None:
     assert headers.to_list() == [("Accept", "text/plain")]
 
 
+READS = ["Accept", "x-a", "X-A", "connection", "X-Request-Id", "missing", "Ünï", "accept"]
+
+
+@pytest.mark.parametrize("name", READS)
+def test_a_scanned_read_agrees_with_the_grouped_headers(name: str) -> None:
+    scanned, grouped = received(), received()
+    grouped.to_list()
+    assert scanned.values_of(name) == grouped.values_of(name)
+    assert scanned.get(name) == grouped.get(name) and scanned.get_all(name) == grouped.get_all(name)
+    assert scanned._raw is not None  # read without grouping
+
+
+def test_reads_scan_until_a_few_then_group_and_follow_edits() -> None:
+    headers = received()
+    assert headers.pop("Accept") == ["text/plain"]
+    assert headers.get("accept") is None and headers.get("X-A") == "1,2"
+    assert headers._raw is not None
+    headers.get("X-A")
+    assert headers._raw is not None
+    headers.get("X-A")
+    assert headers._raw is None  # past SCANNED_READS reads: grouped from here on
+    assert headers.get("x-a") == "1,2" and headers.get("Accept") is None
+    edited = received()
+    edited.set("X-A", "9")
+    assert edited.get("x-a") == "9"
+
+
 def test_for_request_builds_url_and_request() -> None:
     ctx = make()
     url = ctx.Request.Url
