@@ -101,12 +101,10 @@ class Headers(ReadOnlyMultiMap):
         return items
 
     def _scan(self, low: str) -> list[str] | None:
-        """The received values of the lower-case name `low`, read from `_raw` (set)."""
+        """The values of the lower-case name `low` among the received lines (`_raw` is
+        set), unless hidden; the gateway's own `extra` lines are the caller's concern."""
         assert self._raw is not None
-        pairs, hidden, extra = self._raw
-        for added, value in extra:
-            if added.lower() == low:
-                return [value]  # the gateway's own value replaces any received one
+        pairs, hidden, _ = self._raw
         try:
             wanted = low.encode("latin-1")
         except UnicodeEncodeError:  # no received name holds such a character
@@ -114,7 +112,10 @@ class Headers(ReadOnlyMultiMap):
         if wanted in hidden:
             return None
         size = len(wanted)  # most names differ in length: no lower() for them
-        found = [v.decode("latin-1") for n, v in pairs if len(n) == size and n.lower() == wanted]
+        found: list[str] = []
+        for n, v in pairs:
+            if len(n) == size and n.lower() == wanted:
+                found.append(v.decode("latin-1"))
         return found or None
 
     def pop(self, name: str) -> list[str] | None:
@@ -122,23 +123,32 @@ class Headers(ReadOnlyMultiMap):
         headers not grouped yet, without grouping them."""
         low = name.lower()
         raw = self._raw
-        if raw is not None and not any(added.lower() == low for added, _ in raw[2]):
-            found = self._scan(low)
-            if found is not None:
-                pairs, hidden, extra = raw
-                self._raw = (pairs, hidden | {low.encode("latin-1")}, extra)
-                self.removed.append(low)
-            return found
+        if raw is not None:
+            pairs, hidden, extra = raw
+            for added, _ in extra:
+                if added.lower() == low:
+                    break  # one the gateway adds: taken from the grouped headers
+            else:
+                found = self._scan(low)
+                if found is not None:
+                    self._raw = (pairs, hidden | {low.encode("latin-1")}, extra)
+                    self.removed.append(low)
+                return found
         values = self.values_of(name)
         if values is not None:
             self.delete(name)
         return values
 
     def values_of(self, name: str) -> list[str] | None:
-        if self._raw is not None and self._scans < SCANNED_READS:
+        low = name.lower()
+        raw = self._raw
+        if raw is not None and self._scans < SCANNED_READS:
             self._scans += 1
-            return self._scan(name.lower())
-        found = self._items.get(name.lower())
+            for added, value in raw[2]:
+                if added.lower() == low:
+                    return [value]  # the gateway's own value replaces any received one
+            return self._scan(low)
+        found = self._items.get(low)
         return None if found is None else found[1]
 
     def names(self) -> list[str]:
