@@ -201,7 +201,7 @@ class Exchange:
             self.keep_alive = False
             parts.append(b"connection: close\r\n")
         parts.append(CRLF)
-        self.out.append(b"".join(parts))
+        self.out += parts  # joined with the body by flush
         self.resp_started = True
         self.up_keep = keep_alive
         if self.head_request and self.upstream is not None:
