@@ -83,3 +83,29 @@ def test_requests_are_validated_against_the_spec_when_asked(
         assert backend.connections == 1  # only the valid request reached it
     finally:
         backend.close()
+
+
+def test_a_valid_key_never_skips_request_validation(
+        tmp_path: Any, make_gateway: Callable[..., Gateway]) -> None:
+    """The key check on the raw head (an API with keys and no policies) sits inside
+    request validation: an admitted key still gets its request validated."""
+    spec = {"openapi": "3.0.1", "info": {"title": "t", "version": "1"}, "paths": {
+        "/items/{id}": {"get": {"operationId": "get-item", "parameters": [
+            {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": {"200": {"description": "ok"}}}}}}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    backend = Backend()
+    try:
+        gw = make_gateway({"apis": [{"name": "v", "path": "/v", "backend": backend.url,
+                                     "openapi": str(tmp_path / "spec.json"),
+                                     "validate_requests": True, "subscription_required": True}],
+                           "subscriptions": [{"name": "s", "scope": "all",
+                                              "primary_key": "k" * 32}]})
+        key = {"Ocp-Apim-Subscription-Key": "k" * 32}
+        assert request(gw.port, "GET", "/v/items/3", headers=key).status == 200
+        bad = request(gw.port, "GET", "/v/items/abc", headers=key)
+        assert bad.status == 400 and bad.json()["errors"]
+        assert request(gw.port, "GET", "/v/items/3").status == 401
+        assert backend.connections == 1  # only the valid request reached it
+    finally:
+        backend.close()
