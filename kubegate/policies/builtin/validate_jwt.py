@@ -93,7 +93,8 @@ def jwt_step(el: PolicyElement, c: Compiler, path: str, tree: dict[str, Any],
             body = json.dumps({"statusCode": result.status, "message": result.message})
             raise PolicyFailure(result.status, result.reason, result.detail,
                                 body=body.encode(), source=source_name)
-        trace(ctx, f"{source_name}: valid (sub={result.subject})")
+        if ctx.Tracing:
+            trace(ctx, f"{source_name}: valid (sub={result.subject})")
         if out:
             ctx.Variables[out] = Jwt(result.header, result.claims)
 

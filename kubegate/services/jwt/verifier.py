@@ -68,6 +68,9 @@ class JwtVerifier:
                  cache: TokenCache[VerifiedToken] | None = None) -> None:
         self.rules = rules
         self._tag = next(_tags)
+        self._header = rules.source is TokenSource.HEADER
+        # the scheme the Authorization header must name (lower case), or None
+        self._scheme = str(rules.require_scheme).lower() if rules.scheme_applies else None
         self._cache: TokenCache[VerifiedToken] = cache if cache is not None else TokenCache()
         try:
             self._static = tuple(key_from_spec(s) for s in rules.signing_keys)
@@ -88,12 +91,12 @@ class JwtVerifier:
         value = (value or "").strip()
         if not value:
             return self._fail("TokenNotPresent", "JWT not present.")
-        if self.rules.source is TokenSource.HEADER and " " in value:
+        if self._header and " " in value:
             scheme, _, token = value.partition(" ")
-            if self.rules.scheme_applies and scheme.lower() != str(self.rules.require_scheme).lower():
+            if self._scheme is not None and scheme.lower() != self._scheme:
                 return self._fail("TokenNotPresent", "JWT not present.")
             value = token.strip()
-        elif self.rules.scheme_applies:
+        elif self._scheme is not None:
             return self._fail("TokenNotPresent", "JWT not present.")
         return value or self._fail("TokenNotPresent", "JWT not present.")
 

@@ -205,6 +205,9 @@ def test_scheme_and_messages(mint_token):
     fail(v.try_verify(f"Basic {tok}", NOW), "TokenNotPresent")
     ok(v.try_verify(f"bearer {tok}", NOW))
     fail(v.try_verify(None, NOW), "TokenNotPresent")
+    other = JwtVerifier(rules(header_name="X-Token"))  # require-scheme: Authorization only
+    ok(other.try_verify(tok, NOW))
+    ok(other.try_verify(f"Basic {tok}", NOW))
     custom = JwtVerifier(rules(failed_validation_httpcode=403,
                                failed_validation_error_message="Unauthorized. Access token is missing or invalid."))
     c = custom.try_verify(None, NOW)
