@@ -48,5 +48,6 @@ def compile_check_header(el: PolicyElement, c: Compiler, path: str) -> Step:
             if not any(a in allowed for a in actual):
                 trace(ctx, f"check-header {name}: value not allowed -> {status}")
                 raise fail(ctx, "HeaderValueNotAllowed")
-        trace(ctx, f"check-header {name}: ok")
+        if ctx.Tracing:
+            trace(ctx, f"check-header {name}: ok")
     return c.step(el, path, run, header=name, status=status)

@@ -44,7 +44,8 @@ def compile_choose(el: PolicyElement, c: Compiler, path: str) -> Step:
         async def run_async(ctx: Any) -> object | None:
             for cond, is_async, run, i in branches:
                 if cond(ctx):
-                    trace(ctx, f"choose: when[{i}] matched")
+                    if ctx.Tracing:
+                        trace(ctx, f"choose: when[{i}] matched")
                     return await run(ctx) if is_async else run(ctx)
             if otherwise is not None:
                 trace(ctx, "choose: otherwise")
@@ -55,7 +56,8 @@ def compile_choose(el: PolicyElement, c: Compiler, path: str) -> Step:
     def run_sync(ctx: Any) -> object | None:
         for cond, _, run, i in branches:
             if cond(ctx):
-                trace(ctx, f"choose: when[{i}] matched")
+                if ctx.Tracing:
+                    trace(ctx, f"choose: when[{i}] matched")
                 result: object | None = run(ctx)
                 return result
         if otherwise is not None:

@@ -62,5 +62,6 @@ def compile_ip_filter(el: PolicyElement, c: Compiler, path: str) -> Step:
             raise PolicyFailure(403, "CallerIpNotAllowed",
                                 f"Caller IP address {ctx.Request.IpAddress} is not allowed. "
                                 "Access denied.", source="ip-filter")
-        trace(ctx, f"ip-filter: {ctx.Request.IpAddress} allowed")
+        if ctx.Tracing:
+            trace(ctx, f"ip-filter: {ctx.Request.IpAddress} allowed")
     return c.step(el, path, run, action=action, entries=len(ranges))

@@ -169,7 +169,8 @@ def compile_token_limit(el: PolicyElement, c: Compiler, path: str) -> Step | Non
                            "TokenQuotaExceeded", "Out of token quota")
         if names["tokens-consumed-variable-name"]:
             ctx.Variables[names["tokens-consumed-variable-name"]] = est
-        trace(ctx, f"{policy} {key}: {remaining} tokens left (charged estimate {est})")
+        if ctx.Tracing:
+            trace(ctx, f"{policy} {key}: {remaining} tokens left (charged estimate {est})")
         done = False
 
         async def count(ctx: Any) -> None:

@@ -90,5 +90,6 @@ def compile_cache_store(el: PolicyElement, c: Compiler, path: str) -> Step:
         seconds = float(to_text(duration(ctx)) or 0)
         cache.set(key, (resp.StatusCode, resp.StatusReason, resp.Headers.to_list(),
                         resp.Body.content or b""), max(seconds, 0.0))
-        trace(ctx, f"cache-store: {seconds:g} s")
+        if ctx.Tracing:
+            trace(ctx, f"cache-store: {seconds:g} s")
     return c.step(el, path, run)

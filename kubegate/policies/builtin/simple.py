@@ -30,7 +30,8 @@ def compile_set_method(el: PolicyElement, c: Compiler, path: str) -> Step:
     def run(ctx: Any) -> None:
         method = to_text(get(ctx)).strip().upper()
         ctx.Request.Method = method
-        trace(ctx, f"set-method: {method}")
+        if ctx.Tracing:
+            trace(ctx, f"set-method: {method}")
     return c.step(el, path, run)
 
 
@@ -52,7 +53,8 @@ def compile_set_status(el: PolicyElement, c: Compiler, path: str) -> Step:
             raise ExpressionError(f"set-status code is not a number: {value!r}") from None
         ctx.Response.StatusCode = status
         ctx.Response.StatusReason = to_text(reason(ctx))
-        trace(ctx, f"set-status: {status}")
+        if ctx.Tracing:
+            trace(ctx, f"set-status: {status}")
     return c.step(el, path, run)
 
 
@@ -65,7 +67,8 @@ def compile_set_variable(el: PolicyElement, c: Compiler, path: str) -> Step:
     def run(ctx: Any) -> None:
         value = get(ctx)
         ctx.Variables[name] = value
-        trace(ctx, f"set-variable {name} = {to_text(value)[:80]!r}")
+        if ctx.Tracing:
+            trace(ctx, f"set-variable {name} = {to_text(value)[:80]!r}")
     return c.step(el, path, run, name=name)
 
 
