@@ -115,7 +115,8 @@ class SubscriptionGate:
         values = ctx.Request.Headers.pop(self.header)
         key = values[0] if values else None
         url = ctx.Request.Url
-        if self.query in url.QueryString:  # cheap test before parsing the query
+        # cheap tests before parsing the query (most requests have none)
+        if (url._raw_query or url._query is not None) and self.query in url.QueryString:
             params = url.Query
             found = params.values_of(self.query)
             if found is not None:
