@@ -63,7 +63,8 @@ class Coalescer(Generic[Req]):
     async def _one(self, batch: list[tuple[Req, asyncio.Future[Any]]]) -> None:
         self.round_trips += 1
         try:
-            results = await asyncio.wait_for(self._flush([r for r, _ in batch]), self._timeout)
+            async with asyncio.timeout(self._timeout):  # no Task of its own, unlike wait_for
+                results = await self._flush([r for r, _ in batch])
         except asyncio.CancelledError:
             for _, fut in batch:
                 if not fut.done():

@@ -142,6 +142,7 @@ class RedisCounterStore:
         max_batch: int = 512, direct: RespClient | None = None,
     ) -> None:
         self.client = client
+        self._cluster = isinstance(client, RedisCluster)  # (a slow isinstance: a Protocol)
         self.direct = direct  # the lean connection for BATCH calls (resp.py), when the URL allows
         self.prefix = prefix
         self.stats = FailureStats()
@@ -169,7 +170,7 @@ class RedisCounterStore:
         return found
 
     async def _flush(self, ops: list[Op]) -> list[Any]:
-        if isinstance(self.client, RedisCluster):
+        if self._cluster:
             results = list(await asyncio.gather(*(self._eval_one(op) for op in ops),
                                                 return_exceptions=True))
         else:
