@@ -37,6 +37,14 @@ def without_fields(lines: list[bytes], names: set[bytes] | frozenset[bytes]) -> 
     return [line for line in lines if line.split(b":", 1)[0].lower() not in names]
 
 
+def without_field(lines: list[bytes], name: bytes) -> list[bytes]:
+    """Header lines (`Name: value\r\n`, as the data plane builds them) except those
+    named `name` (lower case); with one name, only a line whose colon comes right
+    after that many bytes is compared."""
+    size = len(name)
+    return [line for line in lines if line[size:size + 1] != b":" or line[:size].lower() != name]
+
+
 def is_chunked_only(values: list[bytes]) -> bool:
     """A request Transfer-Encoding we accept: exactly `chunked`, once."""
     return len(values) == 1 and values[0].strip().lower() == b"chunked"

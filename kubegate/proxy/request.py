@@ -21,11 +21,11 @@ from kubegate.policies.state import PolicyContext
 from kubegate.proxy.errors import NOT_FOUND_MESSAGE, json_error, response_bytes
 from kubegate.proxy.exchange import Exchange
 from kubegate.proxy.headers import (
-    REQUEST_INTERCEPTED,
     REQUEST_SPECIAL,
     connection_tokens,
     is_chunked_only,
     valid_content_length,
+    without_field,
     without_fields,
 )
 from kubegate.proxy.policy_exchange import PolicyExchange
@@ -99,10 +99,11 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
     expect = upgrade = xff = rid = traceparent = None
     traced = False
     rid_name = server.rid_name
+    intercepted = server.intercepted
     fwd: list[bytes] = []
     for name, value in headers:
         low = name.lower()
-        if low in REQUEST_INTERCEPTED:
+        if low in intercepted:
             if low == b"host":
                 hosts += 1
                 host = value
@@ -125,9 +126,8 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
                     traceparent = value if traceparent is None else b"-"
             elif low == TRACE_HEADER:  # asks for the policies' live trace: never forwarded
                 traced = traced or value.strip().lower() == b"true"
-            continue
-        if rid_name is not None and low == rid_name:
-            rid = value
+            elif low == rid_name:  # the request id: kept unless too long (below)
+                rid = value
             continue
         fwd.append(name + b": " + value + CRLF)
 
@@ -208,7 +208,7 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
             if admitted is not None:  # goes on as on a plain route, less the key header
                 subscription, strip = admitted
                 if strip:
-                    fwd = without_fields(fwd, {pipeline.key_field})
+                    fwd = without_field(fwd, pipeline.key_field)
                 pipeline = None
 
     # -- the upstream request head (for a policy path: up to the framing, used when the

@@ -27,6 +27,7 @@ from kubegate.compile.snapshot import Snapshot
 from kubegate.model.config import Gateway, Listener
 from kubegate.observability import AccessLog, RequestMetrics
 from kubegate.proxy.client import ClientConnection
+from kubegate.proxy.headers import REQUEST_INTERCEPTED
 from kubegate.proxy.upstream import Pools, UpstreamConnection
 
 if TYPE_CHECKING:
@@ -84,6 +85,9 @@ class ServerState:
         # header lines the gateway writes itself on a forwarded request (a policy that
         # deletes one of these makes the policy path write the head anew)
         self.derived_fields = DERIVED_FIELDS | {self.rid_name} if self.rid_name else DERIVED_FIELDS
+        # request fields begin_exchange looks at instead of copying (the request id's too)
+        self.intercepted = (REQUEST_INTERCEPTED | {self.rid_name} if self.rid_name
+                            else REQUEST_INTERCEPTED)
         self._rid_prefix = b"%08x-%x-" % (secrets.randbits(32), os.getpid())
         self._rid_count = 0
         self.backend_errors = 0

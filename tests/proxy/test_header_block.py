@@ -1,7 +1,15 @@
-"""response_header_block: hop-by-hop fields removed, framing facts, bounded result cache."""
+"""response_header_block: hop-by-hop fields removed, framing facts, bounded result cache;
+header lines without a field."""
+
+import pytest
 
 from kubegate.proxy import headers
-from kubegate.proxy.headers import BLOCK_CACHE_SIZE, response_header_block
+from kubegate.proxy.headers import (
+    BLOCK_CACHE_SIZE,
+    response_header_block,
+    without_field,
+    without_fields,
+)
 
 
 def head(*lines: bytes) -> bytes:
@@ -31,3 +39,15 @@ def test_results_are_reused_and_the_cache_stays_bounded() -> None:
     big = head(b"X-Big: " + b"v" * 4000, b"Connection: close")
     assert response_header_block(big)[0] == b"X-Big: " + b"v" * 4000 + b"\r\n"
     assert all(len(k) <= 2048 for k in headers._BLOCKS)  # large heads are not kept
+
+
+@pytest.mark.parametrize("lines", [
+    [b"Accept: a\r\n", b"Ocp-Apim-Subscription-Key: k\r\n", b"X: y\r\n"],
+    [b"ocp-apim-subscription-key: k\r\n", b"ocp-apim-subscription-key: k2\r\n"],
+    [b"Ocp-Apim-Subscription-Keys: k\r\n", b"Ocp-Apim-Subscription-Ke: k\r\n",
+     b"X-Value: Ocp-Apim-Subscription-Key: k\r\n"],
+    [],
+])
+def test_without_field_removes_exactly_the_lines_of_that_name(lines: list[bytes]) -> None:
+    name = b"ocp-apim-subscription-key"
+    assert without_field(lines, name) == without_fields(lines, {name})
