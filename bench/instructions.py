@@ -31,7 +31,7 @@ from bench.harness import Bench, ensure_tools  # noqa: E402
 from bench.scenarios import SCENARIOS, Scenario, load, select  # noqa: E402
 
 DEFAULT_SCENARIOS = ["kubegate-1w", "kubegate-ratelimit-memory", "kubegate-key-auth",
-                     "kubegate-jwt", "kubegate-ratelimit-redis"]
+                     "kubegate-key-ratelimit-memory", "kubegate-jwt", "kubegate-ratelimit-redis"]
 
 
 def send(port: int, sc: Scenario, requests: int, connections: int) -> None:

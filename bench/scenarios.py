@@ -80,6 +80,24 @@ KEY_AUTH_API = bench_api(
     api="    subscription_required: true\n",
     tail=f'subscriptions:\n  - name: bench\n    scope: all\n    primary_key: "{BENCH_KEY}"\n')
 
+# Issue 6's target case: a subscription key and APIM's per-subscription rate-limit on
+# every request (the limit, again, never reached).
+KEY_RATE_LIMITED_API = bench_api(
+    gateway="  counters: {COUNTERS}\n",
+    api="    subscription_required: true\n    policy: {workdir}/limits.xml\n",
+    tail=f'subscriptions:\n  - name: bench\n    scope: all\n    primary_key: "{BENCH_KEY}"\n')
+KEY_RATE_LIMIT_POLICY = """\
+<policies>
+  <inbound>
+    <rate-limit calls="100000000" renewal-period="1" />
+  </inbound>
+  <backend><forward-request /></backend>
+  <outbound />
+  <on-error />
+</policies>
+"""
+REDIS_COUNTERS = "{store: redis, redis_url: \"redis://127.0.0.1:6379/0\"}"
+
 # validate-jwt with a symmetric key; the same (long-lived) token on every request,
 # so this measures the verified-token cache.
 JWT_API = bench_api(api="    policy: {workdir}/jwt.xml\n")
@@ -138,8 +156,7 @@ SCENARIOS: list[dict[str, Any]] = [
         "name": "kubegate-ratelimit-redis",
         "kind": "kubegate",
         "workers": 1,
-        "config": RATE_LIMITED_API.replace(
-            "{COUNTERS}", "{store: redis, redis_url: \"redis://127.0.0.1:6379/0\"}"),
+        "config": RATE_LIMITED_API.replace("{COUNTERS}", REDIS_COUNTERS),
         "files": {"limits.xml": RATE_LIMIT_POLICY},
         "target": {"rps_ratio": 0.5},
     },
@@ -149,6 +166,24 @@ SCENARIOS: list[dict[str, Any]] = [
         "workers": 1,
         "config": KEY_AUTH_API,
         "headers": {"Ocp-Apim-Subscription-Key": BENCH_KEY},
+    },
+    {
+        "name": "kubegate-key-ratelimit-memory",
+        "kind": "kubegate",
+        "workers": 1,
+        "config": KEY_RATE_LIMITED_API.replace("{COUNTERS}", "{store: memory}"),
+        "files": {"limits.xml": KEY_RATE_LIMIT_POLICY},
+        "headers": {"Ocp-Apim-Subscription-Key": BENCH_KEY},
+        "target": {"rps_ratio": 0.7},
+    },
+    {
+        "name": "kubegate-key-ratelimit-redis",
+        "kind": "kubegate",
+        "workers": 1,
+        "config": KEY_RATE_LIMITED_API.replace("{COUNTERS}", REDIS_COUNTERS),
+        "files": {"limits.xml": KEY_RATE_LIMIT_POLICY},
+        "headers": {"Ocp-Apim-Subscription-Key": BENCH_KEY},
+        "target": {"rps_ratio": 0.5},
     },
     {
         "name": "kubegate-jwt",

@@ -59,7 +59,8 @@ def test_scenarios_load_and_validate() -> None:
     loaded = scenarios.load(scenarios.SCENARIOS)
     assert [s.name for s in loaded] == ["nginx", "kubegate-1w", "kubegate-2w",
                                         "kubegate-access-log", "kubegate-ratelimit-memory", "kubegate-ratelimit-redis",
-                                        "kubegate-key-auth", "kubegate-jwt"]
+                                        "kubegate-key-auth", "kubegate-key-ratelimit-memory",
+                                        "kubegate-key-ratelimit-redis", "kubegate-jwt"]
     assert [s.workers for s in loaded[1:3]] == [1, 2]
     assert loaded[1].path == "/api/items/1"
     assert [s.name for s in scenarios.select(loaded, ["kubegate-2w"])] == ["kubegate-2w"]

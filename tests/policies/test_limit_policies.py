@@ -398,7 +398,9 @@ def test_compile_errors_name_the_element(xml: str, needle: str) -> None:
 
 
 # -- bench scenarios -----------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["kubegate-ratelimit-memory", "kubegate-ratelimit-redis"])
+@pytest.mark.parametrize("name", ["kubegate-ratelimit-memory", "kubegate-ratelimit-redis",
+                                  "kubegate-key-ratelimit-memory",
+                                  "kubegate-key-ratelimit-redis"])
 def test_bench_scenarios_are_valid_and_never_reject(name: str, tmp_path: Path) -> None:
     from bench import scenarios
 
@@ -411,5 +413,7 @@ def test_bench_scenarios_are_valid_and_never_reject(name: str, tmp_path: Path) -
     xml = scenarios.render(sc.files["limits.xml"], values)
     assert cfg.apis[0].policy == f"{tmp_path}/limits.xml"
     step = pipeline(xml, CompileEnv(services={"counters": MemoryCounterStore()})).inbound[0]
-    assert step.name == "rate-limit-by-key"
+    assert step.name == ("rate-limit" if "-key-" in name else "rate-limit-by-key")
+    if "-key-" in name:  # counted per subscription: the key must be required and sent
+        assert cfg.apis[0].subscription_required and sc.headers
     assert 'calls="100000000" renewal-period="1"' in xml  # > any benchmark's requests per second
