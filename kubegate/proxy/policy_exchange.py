@@ -40,7 +40,7 @@ from kubegate.proxy.eager import start_eagerly
 from kubegate.proxy.errors import json_error, reason
 from kubegate.proxy.exchange import Exchange
 from kubegate.proxy.forward import forward, request_head
-from kubegate.proxy.headers import RESPONSE_SPECIAL, without_fields
+from kubegate.proxy.headers import RESPONSE_SPECIAL, without_field, without_fields
 from kubegate.proxy.peer import peer_certificate
 
 if TYPE_CHECKING:
@@ -323,12 +323,15 @@ class PolicyExchange:
             return None
         assert self.prefix is not None
         pieces, first, count = self.prefix
-        if headers.removed:
-            gone = {name.encode("latin-1") for name in headers.removed}
+        removed = headers.removed
+        if removed:
+            gone = {name.encode("latin-1") for name in removed}
             if gone & self.conn.server.derived_fields:  # the gateway's own lines would have to change
                 return None
             end = first + count
-            pieces = [*pieces[:first], *without_fields(pieces[first:end], gone), *pieces[end:]]
+            kept = (without_field(pieces[first:end], gone.pop()) if len(gone) == 1
+                    else without_fields(pieces[first:end], gone))
+            pieces = [*pieces[:first], *kept, *pieces[end:]]
         if body or method in ("POST", "PUT", "PATCH"):
             return b"".join(pieces) + b"content-length: %d\r\n\r\n" % len(body) + body
         return b"".join([*pieces, CRLF])

@@ -193,6 +193,8 @@ def scope_tag(scope: str | None, ctx: Any) -> str:
 def nested(apis: tuple[ScopedLimit, ...], ctx: Any) -> list[tuple[str, ScopedLimit]]:
     """The nested limits that apply to this request, with their key suffixes."""
     out: list[tuple[str, ScopedLimit]] = []
+    if not apis:
+        return out
     names = {getattr(ctx.Api, "Id", None), getattr(ctx.Api, "Name", None)} - {None}
     ops = {getattr(ctx.Operation, "Id", None), getattr(ctx.Operation, "Name", None)} - {None}
     for api in apis:
