@@ -45,7 +45,8 @@ class Headers(ReadOnlyMultiMap):
     for the headers of a received request it is made from `_raw` on first use (most
     requests are forwarded without a policy reading their headers). The first
     SCANNED_READS reads (`values_of`) scan `_raw` instead of grouping it: a policy
-    reading one header (a token, a key) costs a scan, not a grouping."""
+    reading one header (a token, a key) costs a scan, not a grouping. Received lines
+    whose name is in `removed` (taken by `pop` before grouping) count as absent."""
 
     __cs_type__ = "Headers"
     __cs_members__ = CONTEXT_MEMBERS["Headers"]
@@ -83,12 +84,15 @@ class Headers(ReadOnlyMultiMap):
             raise AttributeError(name)
         assert self._raw is not None, "Headers made without _items or _raw"
         raw, hidden, extra = self._raw
+        removed = self.removed  # taken by pop before grouping
         items: dict[str, tuple[str, list[str]]] = {}
         for n, v in raw:
             low = n.lower()
             if low in hidden:
                 continue
             key = low.decode("latin-1")
+            if removed and key in removed:
+                continue
             found = items.get(key)
             if found is None:
                 items[key] = (n.decode("latin-1"), [v.decode("latin-1")])
@@ -109,7 +113,7 @@ class Headers(ReadOnlyMultiMap):
             wanted = low.encode("latin-1")
         except UnicodeEncodeError:  # no received name holds such a character
             return None
-        if wanted in hidden:
+        if wanted in hidden or low in self.removed:
             return None
         size = len(wanted)  # most names differ in length: no lower() for them
         found: list[str] = []
@@ -124,15 +128,13 @@ class Headers(ReadOnlyMultiMap):
         low = name.lower()
         raw = self._raw
         if raw is not None:
-            pairs, hidden, extra = raw
-            for added, _ in extra:
+            for added, _ in raw[2]:
                 if added.lower() == low:
                     break  # one the gateway adds: taken from the grouped headers
             else:
                 found = self._scan(low)
                 if found is not None:
-                    self._raw = (pairs, hidden | {low.encode("latin-1")}, extra)
-                    self.removed.append(low)
+                    self.removed.append(low)  # from now on as if not received
                 return found
         values = self.values_of(name)
         if values is not None:

@@ -60,8 +60,7 @@ Limit = tuple[str, int, int]  # counter key, calls, period
 def finish(ctx: Any, policy: str, decisions: list[tuple[Limit, RateDecision]],
            headers: Headers) -> None:
     """Turn decisions into headers, variables, or the 429/503 failure."""
-    if len(decisions) == 1 and decisions[0][1].allowed and not headers.remaining_calls_header_name \
-            and not headers.total_calls_header_name and not headers.remaining_calls_variable_name:
+    if len(decisions) == 1 and decisions[0][1].allowed and quiet(headers):
         if ctx.Tracing:
             trace(ctx, f"{policy} {decisions[0][0][0]}: {decisions[0][1].remaining} left")
         return  # the common case: admitted, nothing to report
@@ -87,6 +86,12 @@ def finish(ctx: Any, policy: str, decisions: list[tuple[Limit, RateDecision]],
                    "Rate limit is exceeded")
 
 
+def quiet(headers: Headers) -> bool:
+    """An admitted call reports nothing (no remaining/total header or variable)."""
+    return not (headers.remaining_calls_header_name or headers.total_calls_header_name
+                or headers.remaining_calls_variable_name)
+
+
 @register("rate-limit", sections={"inbound"}, summary="limit calls per subscription (sliding)")
 def compile_rate_limit(el: PolicyElement, c: Compiler, path: str) -> Step | None:
     mode = fail_mode(el, c)
@@ -108,6 +113,16 @@ def compile_rate_limit(el: PolicyElement, c: Compiler, path: str) -> Step | None
             assert lim.calls is not None and lim.renewal_period is not None
             limits.append((f"{base}:{suffix}", lim.calls, lim.renewal_period))
         return limits
+
+    if hit_now is not None and not apis and quiet(spec.headers):
+        def run_counted(ctx: Any) -> None:  # the usual form: one limit, only a refusal acts
+            limits = limits_of(ctx)
+            if limits is not None:
+                decision = hit_now(*limits[0])
+                if not decision.allowed or ctx.Tracing:
+                    finish(ctx, "rate-limit", [(limits[0], decision)], spec.headers)
+        return c.step(el, path, run_counted, calls=spec.calls, period=spec.renewal_period,
+                      nested=0)
 
     if hit_now is not None:
         def run_now(ctx: Any) -> None:
@@ -202,9 +217,8 @@ def compile_rate_limit_by_key(el: PolicyElement, c: Compiler, path: str) -> Step
                     trace(ctx, f"rate-limit-by-key {key}: counted {n} after the response")
             after_response(ctx, count_after)
 
-    quiet = not (spec.headers.remaining_calls_header_name or spec.headers.total_calls_header_name
-                 or spec.headers.remaining_calls_variable_name)  # an admitted call reports nothing
-    if hit_now is not None and plain and fixed is not None and quiet and not deferred:
+    if hit_now is not None and plain and fixed is not None and quiet(spec.headers) \
+            and not deferred:
         calls, period = fixed
         count = spec.increment_count
 
