@@ -324,13 +324,19 @@ class PolicyExchange:
         assert self.prefix is not None
         pieces, first, count = self.prefix
         removed = headers.removed
-        if removed:
-            gone = {name.encode("latin-1") for name in removed}
-            if gone & self.conn.server.derived_fields:  # the gateway's own lines would have to change
-                return None
+        if removed:  # (usually one: the subscription key's header)
+            derived = self.conn.server.derived_fields  # the gateway's own lines: would change
             end = first + count
-            kept = (without_field(pieces[first:end], gone.pop()) if len(gone) == 1
-                    else without_fields(pieces[first:end], gone))
+            if len(removed) == 1:
+                field = removed[0].encode("latin-1")
+                if field in derived:
+                    return None
+                kept = without_field(pieces[first:end], field)
+            else:
+                gone = {name.encode("latin-1") for name in removed}
+                if gone & derived:
+                    return None
+                kept = without_fields(pieces[first:end], gone)
             pieces = [*pieces[:first], *kept, *pieces[end:]]
         if body or method in ("POST", "PUT", "PATCH"):
             return b"".join(pieces) + b"content-length: %d\r\n\r\n" % len(body) + body

@@ -220,6 +220,16 @@ async def test_deleted_headers_leave_the_received_head_and_nothing_else_does() -
     assert b"Accept: a/b" in lines and b"x-forwarded-for: 203.0.113.9, 192.0.2.7" in lines
 
 
+async def test_two_deleted_headers_both_leave_the_received_head() -> None:
+    rig = compiled_rig(policy_with('<set-header name="x-secret" exists-action="delete" />'
+                                   '<set-header name="ACCEPT" exists-action="delete" />'))
+    rig.send(REQUEST)
+    await settle()
+    lines = head_lines(rig.upstream_sent())
+    assert not any(line.lower().startswith((b"x-secret", b"accept")) for line in lines)
+    assert b"x-forwarded-for: 203.0.113.9, 192.0.2.7" in lines and b"X-Request-Id: r-1" in lines
+
+
 @pytest.mark.parametrize("inbound", [
     '<set-header name="X-New" exists-action="override"><value>n</value></set-header>',
     '<rewrite-uri template="/items/2" />',
