@@ -98,6 +98,20 @@ KEY_RATE_LIMIT_POLICY = """\
 """
 REDIS_COUNTERS = "{store: redis, redis_url: \"redis://127.0.0.1:6379/0\"}"
 
+
+
+def limited(name: str, config: str, policy: str,
+            headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """`<name>-memory` and `<name>-redis`: `config` on each counter store with `policy`
+    as limits.xml, and issue 6's targets (0.7x nginx on memory, 0.5x on Redis)."""
+    return [{"name": f"{name}-{store}", "kind": "kubegate", "workers": 1,
+             "config": config.replace("{COUNTERS}", counters),
+             "files": {"limits.xml": policy}, "headers": headers or {},
+             "target": {"rps_ratio": ratio}}
+            for store, counters, ratio in (("memory", "{store: memory}", 0.7),
+                                           ("redis", REDIS_COUNTERS, 0.5))]
+
+
 # validate-jwt with a symmetric key; the same (long-lived) token on every request,
 # so this measures the verified-token cache.
 JWT_API = bench_api(api="    policy: {workdir}/jwt.xml\n")
@@ -144,22 +158,7 @@ SCENARIOS: list[dict[str, Any]] = [
         "workers": 1,
         "config": ACCESS_LOG_API,
     },
-    {
-        "name": "kubegate-ratelimit-memory",
-        "kind": "kubegate",
-        "workers": 1,
-        "config": RATE_LIMITED_API.replace("{COUNTERS}", "{store: memory}"),
-        "files": {"limits.xml": RATE_LIMIT_POLICY},
-        "target": {"rps_ratio": 0.7},
-    },
-    {
-        "name": "kubegate-ratelimit-redis",
-        "kind": "kubegate",
-        "workers": 1,
-        "config": RATE_LIMITED_API.replace("{COUNTERS}", REDIS_COUNTERS),
-        "files": {"limits.xml": RATE_LIMIT_POLICY},
-        "target": {"rps_ratio": 0.5},
-    },
+    *limited("kubegate-ratelimit", RATE_LIMITED_API, RATE_LIMIT_POLICY),
     {
         "name": "kubegate-key-auth",
         "kind": "kubegate",
@@ -167,24 +166,8 @@ SCENARIOS: list[dict[str, Any]] = [
         "config": KEY_AUTH_API,
         "headers": {"Ocp-Apim-Subscription-Key": BENCH_KEY},
     },
-    {
-        "name": "kubegate-key-ratelimit-memory",
-        "kind": "kubegate",
-        "workers": 1,
-        "config": KEY_RATE_LIMITED_API.replace("{COUNTERS}", "{store: memory}"),
-        "files": {"limits.xml": KEY_RATE_LIMIT_POLICY},
-        "headers": {"Ocp-Apim-Subscription-Key": BENCH_KEY},
-        "target": {"rps_ratio": 0.7},
-    },
-    {
-        "name": "kubegate-key-ratelimit-redis",
-        "kind": "kubegate",
-        "workers": 1,
-        "config": KEY_RATE_LIMITED_API.replace("{COUNTERS}", REDIS_COUNTERS),
-        "files": {"limits.xml": KEY_RATE_LIMIT_POLICY},
-        "headers": {"Ocp-Apim-Subscription-Key": BENCH_KEY},
-        "target": {"rps_ratio": 0.5},
-    },
+    *limited("kubegate-key-ratelimit", KEY_RATE_LIMITED_API, KEY_RATE_LIMIT_POLICY,
+             {"Ocp-Apim-Subscription-Key": BENCH_KEY}),
     {
         "name": "kubegate-jwt",
         "kind": "kubegate",

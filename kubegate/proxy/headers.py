@@ -33,16 +33,15 @@ def connection_tokens(values: list[bytes]) -> set[bytes]:
 
 
 def without_fields(lines: list[bytes], names: set[bytes] | frozenset[bytes]) -> list[bytes]:
-    """Header lines (`Name: value\r\n`) except those whose lower-case name is in `names`."""
+    """Header lines (`Name: value\r\n`, as the data plane builds them) except those whose
+    lower-case name is in `names`. With one name (the usual case: a subscription key),
+    only a line whose colon comes right after that many bytes is compared."""
+    if len(names) == 1:
+        (name,) = names
+        size = len(name)
+        return [line for line in lines
+                if line[size:size + 1] != b":" or line[:size].lower() != name]
     return [line for line in lines if line.split(b":", 1)[0].lower() not in names]
-
-
-def without_field(lines: list[bytes], name: bytes) -> list[bytes]:
-    """Header lines (`Name: value\r\n`, as the data plane builds them) except those
-    named `name` (lower case); with one name, only a line whose colon comes right
-    after that many bytes is compared."""
-    size = len(name)
-    return [line for line in lines if line[size:size + 1] != b":" or line[:size].lower() != name]
 
 
 def is_chunked_only(values: list[bytes]) -> bool:

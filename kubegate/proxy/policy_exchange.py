@@ -40,7 +40,7 @@ from kubegate.proxy.eager import start_eagerly
 from kubegate.proxy.errors import json_error, reason
 from kubegate.proxy.exchange import Exchange
 from kubegate.proxy.forward import forward, request_head
-from kubegate.proxy.headers import RESPONSE_SPECIAL, without_field, without_fields
+from kubegate.proxy.headers import RESPONSE_SPECIAL, without_fields
 from kubegate.proxy.peer import peer_certificate
 
 if TYPE_CHECKING:
@@ -273,9 +273,6 @@ class PolicyExchange:
             return None
         if ctx.backend_url is None and ctx.backend_certificate is None \
                 and ctx.backend_proxy is None:  # the usual way: the operation's backend
-            head = self._received_head(ctx) if self.prefix is not None else None
-            if head is not None:  # as it came: the head the data plane built
-                return self._successor(self.pool, head)
             return self._forwarding(ctx, self.target.backend)
         backend = self._backend_or_none(ctx)
         if backend is None:
@@ -323,21 +320,12 @@ class PolicyExchange:
             return None
         assert self.prefix is not None
         pieces, first, count = self.prefix
-        removed = headers.removed
-        if removed:  # (usually one: the subscription key's header)
-            derived = self.conn.server.derived_fields  # the gateway's own lines: would change
+        if headers.removed:  # (usually one: the subscription key's header)
+            gone = {name.encode("latin-1") for name in headers.removed}
+            if not gone.isdisjoint(self.conn.server.derived_fields):
+                return None  # the gateway's own lines would have to change
             end = first + count
-            if len(removed) == 1:
-                field = removed[0].encode("latin-1")
-                if field in derived:
-                    return None
-                kept = without_field(pieces[first:end], field)
-            else:
-                gone = {name.encode("latin-1") for name in removed}
-                if gone & derived:
-                    return None
-                kept = without_fields(pieces[first:end], gone)
-            pieces = [*pieces[:first], *kept, *pieces[end:]]
+            pieces = [*pieces[:first], *without_fields(pieces[first:end], gone), *pieces[end:]]
         if body or method in ("POST", "PUT", "PATCH"):
             return b"".join(pieces) + b"content-length: %d\r\n\r\n" % len(body) + body
         return b"".join([*pieces, CRLF])
@@ -400,9 +388,9 @@ class PolicyExchange:
         ex.t0 = self.t0
         ex.span, self.span = self.span, None
         ex.rid = self.rid
-        found = self.ctx.Subscription
-        if found is not None:
-            ex.subscription = getattr(found, "Id", None)
+        subscription = self.subscription
+        if subscription is not None:  # (unset, the class default: keeps Exchange's layout)
+            ex.subscription = subscription
         self.streamed = True  # from here the new exchange answers (see the invariant)
         self.ctx.exchange = None  # no cycle: both are freed as soon as they are done
         return ex

@@ -25,7 +25,6 @@ from kubegate.proxy.headers import (
     connection_tokens,
     is_chunked_only,
     valid_content_length,
-    without_field,
     without_fields,
 )
 from kubegate.proxy.policy_exchange import PolicyExchange
@@ -208,7 +207,7 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
             if admitted is not None:  # goes on as on a plain route, less the key header
                 subscription, strip = admitted
                 if strip:
-                    fwd = without_field(fwd, pipeline.key_field)
+                    fwd = without_fields(fwd, {pipeline.key_field})
                 pipeline = None
 
     # -- the upstream request head (for a policy path: up to the framing, used when the
