@@ -25,6 +25,13 @@ forwarded by the data plane, or by ``execute(ctx, send, inbound_done=True)``),
 response), or ``Paused`` when a step waits on a future: once it is done,
 ``paused.resume(ctx)`` goes on from there and returns one of the same three.
 
+``head_check`` (None unless the pipeline allows it) decides the whole pipeline
+from the subscription and the client address, before any Context is built: the
+pipeline must stream, and its inbound is empty (``admit_all``) or one step with
+a ``head_check`` (a rate limit in its usual form). True: the request goes to the
+backend as it came, the step's effect done; False: only the full run can tell
+(nothing was done). ``SubscriptionGate.admit_head`` asks it.
+
 Invariant: a Pipeline is immutable and shared by every request of its operation.
 """
 
@@ -43,6 +50,7 @@ from .context import LastError, Response
 from .errors import STOP, BackendError, PolicyFailure
 from .runtime import (
     Block,
+    HeadCheck,
     Located,
     Send,
     Step,
@@ -58,7 +66,7 @@ JSON = [("Content-Type", "application/json")]
 
 class Pipeline:
     __slots__ = ("inbound", "backend", "outbound", "on_error", "needs_request_body",
-                 "needs_response_body", "_runners", "streams", "lane")
+                 "needs_response_body", "_runners", "streams", "lane", "head_check")
 
     def __init__(self, inbound: Block, backend: Block, outbound: Block, on_error: Block,
                  needs_request_body: bool, needs_response_body: bool) -> None:
@@ -76,6 +84,11 @@ class Pipeline:
                                 and not step.detail.get("fail_on_error") for step in backend))
         plain = all(not step.is_async or step.soon is not None for step in inbound)
         self.lane = self._inbound_now if self.streams and plain else None
+        self.head_check: HeadCheck | None = None
+        if self.streams and not inbound:
+            self.head_check = admit_all
+        elif self.streams and len(inbound) == 1:
+            self.head_check = inbound[0].head_check
 
     async def execute(self, ctx: Any, send: Send, inbound_done: bool = False) -> None:
         """Run the pipeline; with `inbound_done` from the backend section on, after a
@@ -163,6 +176,11 @@ class Pipeline:
                 "needs_response_body": self.needs_response_body,
                 "inbound": block(self.inbound), "backend": block(self.backend),
                 "outbound": block(self.outbound), "on-error": block(self.on_error)}
+
+
+def admit_all(subscription: str | None, client_ip: bytes) -> bool:
+    """The ``head_check`` of a pipeline with no inbound step."""
+    return True
 
 
 class Paused:

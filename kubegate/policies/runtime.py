@@ -7,7 +7,10 @@ wait (``forward-request``, ``retry``, ``limit-concurrency``...) are marked
 of synchronous steps costs one call per policy. An async step may also have a
 ``soon`` form for the data plane's synchronous lane (see Pipeline): a plain call
 returning the step's result, or a ``Wait`` (a future, and the plain call that
-finishes the step once it is done) when it must wait. An exception escaping a step is
+finishes the step once it is done) when it must wait. A step may also have a
+``head_check``: its whole effect decided from the subscription and the client
+address alone, before any Context exists (see ``Pipeline.head_check``). An
+exception escaping a step is
 wrapped once, by the innermost loop, in ``Located`` naming the step, which is
 how ``context.LastError`` learns its Source, Scope and Path.
 
@@ -23,13 +26,14 @@ from typing import Any
 from .errors import STOP
 
 StepFn = Callable[[Any], Any]
+HeadCheck = Callable[[str | None, bytes], bool]
 
 
 class Step:
     """One compiled policy element."""
 
     __slots__ = ("fn", "is_async", "name", "path", "scope", "line", "file", "policy_id",
-                 "detail", "label", "soon")
+                 "detail", "label", "soon", "head_check")
 
     def __init__(self, fn: StepFn, *, is_async: bool = False, name: str, path: str,
                  scope: str | None = None, line: int | None = None, file: str | None = None,
@@ -38,6 +42,10 @@ class Step:
         self.fn = fn
         self.is_async = is_async
         self.soon = soon  # an async step's plain-call form (result or Wait), if it has one
+        # (subscription id or None, client address) -> True when the step admits the
+        # request and has done all it would do (a counted hit), False when only the step
+        # itself can tell (it then did nothing); set by the policies that have one
+        self.head_check: HeadCheck | None = None
         self.name = name
         self.path = path
         self.scope = scope

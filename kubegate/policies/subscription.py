@@ -20,12 +20,15 @@ that is forwarded. It then decides, in APIM's order:
 A refusal fills ``context.LastError`` (Source ``authorization``) and runs the
 ``on-error`` section of the product-less pipeline on the refusal response.
 
-When no pipeline the gate may choose has a policy step (``admit_head`` is then
-set), the data plane asks ``admit_head`` first, with the request's raw header
-lines and query: it admits the common cases (a valid, active key in the header;
-no key where none is needed) without a context being built, and the request is
-forwarded as on a plain route, less the key header. Anything else (a refusal, a
-key in the query, an end date to check) it leaves to the full check (``None``).
+When every pipeline the gate may choose has a ``head_check`` (no policy step,
+or one rate limit in its usual form; ``admit_head`` is then set), the data plane
+asks ``admit_head`` first, with the request's raw header lines, query and client
+address: it admits the common cases (a valid, active key in the header; no key
+where none is needed; the chosen pipeline's head check passed, its hit counted)
+without a context being built, and the request is forwarded as on a plain route,
+less the key header. Anything else (a refusal, a limit reached, a key in the
+query, an end date to check) it leaves to the full check (``None``), having
+counted nothing.
 
 Invariants: a gate is immutable and shared by every request of its operation (but
 for its cache of the context objects of admitted keys, which only ever adds entries
@@ -48,7 +51,7 @@ from .context import LastError, Response
 from .context_info import ProductInfo, SubscriptionInfo, UserInfo
 from .errors import STOP
 from .key_guard import KeyGuard
-from .pipeline import INTERNAL_ERROR, JSON, Pipeline
+from .pipeline import INTERNAL_ERROR, JSON, Pipeline, admit_all
 from .runtime import Located, Send, run_block, trace
 
 DEFAULT_HEADER = "Ocp-Apim-Subscription-Key"
@@ -97,8 +100,8 @@ class SubscriptionGate:
         self.needs_response_body = any(p.needs_response_body for p in every)
         self.streams = all(p.streams for p in every)
         self.lane = self._lane if all(p.lane is not None for p in every) else None
-        # no policy acts on the request: the key decision is all there is (see admit_head)
-        bare = all(not p.inbound and p.streams for p in every)
+        # no policy acts on the request beyond what its head check does (see admit_head)
+        bare = all(p.head_check is not None for p in every)
         self.admit_head = self._admit_head if bare else None
         self.key_field = header.lower().encode("latin-1")  # the key header, as the parser gives it
         self.query_field = query.encode("latin-1")
@@ -125,12 +128,13 @@ class SubscriptionGate:
                     key = found[0]
         return key or None
 
-    def _admit_head(self, raw: list[tuple[bytes, bytes]], query: bytes
+    def _admit_head(self, raw: list[tuple[bytes, bytes]], query: bytes, client_ip: bytes
                     ) -> tuple[str | None, bool] | None:
-        """The key decision from the received header lines and raw query, for a gate
-        whose pipelines have no policy steps: ``(subscription id or None, whether the
-        key header must be removed)`` when the request goes on as it is, or None when
-        only the full check can tell (refusals, a key in the query or sent twice, a
+        """The decision from the received header lines, raw query and client address,
+        for a gate whose pipelines all have a head check: ``(subscription id or None,
+        whether the key header must be removed)`` when the request goes on as it is
+        (the chosen pipeline's head check passed), or None when only the full check
+        can tell (refusals, a limit reached, a key in the query or sent twice, a
         subscription with an end date, an open product's fallback for a bad key)."""
         if self.query_field in query:
             return None
@@ -143,14 +147,22 @@ class SubscriptionGate:
                     return None
                 key = value
         if not key:  # none, or empty: as if none was sent
-            if self.open_product is not None or not self.required:
+            if self.open_product is None and self.required:
+                return None
+            check = self.open_pipeline.head_check
+            if check is admit_all or check(None, client_ip):  # type: ignore[misc]
                 return None, key is not None
             return None
         info = self.keys.lookup(key.decode("latin-1"))
         if info is None or info.expires is not None or info.state != "active" \
                 or not self.keys.allows(info, self.api):
             return None
-        return info.id, True
+        pipeline = self.base if info.product is None else self.products.get(
+            info.product, self.base)
+        check = pipeline.head_check
+        if check is admit_all or check(info.id, client_ip):  # type: ignore[misc]
+            return info.id, True
+        return None
 
     async def execute(self, ctx: Any, send: Send) -> None:
         outcome = self._admit(ctx)

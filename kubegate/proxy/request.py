@@ -197,13 +197,13 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
         if tokens:
             fwd = without_fields(fwd, tokens)
 
-    # -- a key check with no policy behind it decides on the raw head (SubscriptionGate)
+    # -- a key check whose policies need no context decides on the raw head (SubscriptionGate)
     pipeline = target.pipeline
     subscription = None
     if pipeline is not None and not (traced or is_upgrade):
         admit = getattr(pipeline, "admit_head", None)
         if admit is not None and pipeline.key_field not in POLICY_HIDDEN:
-            admitted = admit(headers, query)
+            admitted = admit(headers, query, conn.client_ip)
             if admitted is not None:  # goes on as on a plain route, less the key header
                 subscription, strip = admitted
                 if strip:

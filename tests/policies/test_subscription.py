@@ -13,6 +13,8 @@ import pytest
 
 from kubegate.compile.policies import PolicyLoader
 from kubegate.model.config import Config
+from kubegate.policies.compiler import CompileEnv
+from kubegate.policies.context_info import OperationInfo
 from kubegate.policies.key_guard import KeyGuard
 from kubegate.policies.pipeline import Pipeline
 from kubegate.policies.subscription import (
@@ -376,6 +378,8 @@ async def test_without_services_the_yaml_subscriptions_are_used() -> None:
 
 # -- admit_head: the decision on the raw head, for gates without policy steps ---------
 
+IP = b"10.0.0.1"  # make_ctx's client address
+
 def bare_gate(required: bool = True, open_product: str | None = None) -> SubscriptionGate:
     empty = pipeline(doc())
     return SubscriptionGate("orders", keys(), empty, required=required,
@@ -406,7 +410,7 @@ async def test_admit_head_agrees_with_the_full_check_whenever_it_decides(
         open_product: str | None) -> None:
     g = bare_gate(required, open_product)
     raw = [(n.encode(), v.encode()) for n, v in headers]
-    decided = g.admit_head(raw, query.encode())  # type: ignore[misc]
+    decided = g.admit_head(raw, query.encode(), IP)  # type: ignore[misc]
     ctx, backend = await call(g, headers, query)
     if decided is None:
         return  # left to the full check
@@ -423,7 +427,7 @@ def test_admit_head_decides_the_common_cases(headers: list[tuple[str, str]],
                                              query: str) -> None:
     g = bare_gate(required=bool(headers))
     raw = [(n.encode(), v.encode()) for n, v in headers]
-    assert g.admit_head(raw, query.encode()) is not None  # type: ignore[misc]
+    assert g.admit_head(raw, query.encode(), IP) is not None  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(("headers", "query"), [
@@ -433,4 +437,96 @@ def test_admit_head_decides_the_common_cases(headers: list[tuple[str, str]],
 def test_admit_head_leaves_refusals_and_rare_cases_to_the_full_check(
         headers: list[tuple[str, str]], query: str) -> None:
     raw = [(n.encode(), v.encode()) for n, v in headers]
-    assert bare_gate().admit_head(raw, query.encode()) is None  # type: ignore[misc]
+    assert bare_gate().admit_head(raw, query.encode(), IP) is None  # type: ignore[misc]
+
+
+# -- admit_head with a head check: a rate limit counted before any context exists ----
+
+def limited_gate(inbound: str, *, required: bool = True, store: Any = None,
+                 operation: str | None = "get-order") -> SubscriptionGate:
+    """A gate whose pipelines run `inbound` (a limit), compiled as for operation
+    `operation` of API "orders" (None: compiled for no operation in particular)."""
+    env = CompileEnv(services={"counters": store or MemoryCounterStore(clock=lambda: 1e9)},
+                     api_id="orders", operation_id=operation)
+    return SubscriptionGate("orders", keys(), pipeline(doc(inbound=inbound), env),
+                            required=required,
+                            products={"gold": pipeline(doc(inbound=inbound), env)})
+
+
+async def full_check(g: SubscriptionGate, headers: list[tuple[str, str]]) -> int:
+    """The status the full check gives, with the context the data plane builds."""
+    ctx = make_ctx(headers=headers)
+    ctx.Operation = OperationInfo(Id="get-order", Name="get-order", Method="GET")
+    backend = FakeBackend()
+    await execute(g, ctx, backend)
+    return int(ctx.Response.StatusCode)
+
+
+LIMITS = {
+    "rate-limit": '<rate-limit calls="3" renewal-period="60" />',
+    "by-ip": '<rate-limit-by-key calls="3" renewal-period="60" '
+             'counter-key="@(context.Request.IpAddress)" />',
+    "by-subscription": '<rate-limit-by-key calls="3" renewal-period="60" '
+                       'counter-key="@( context.Subscription.Id )" />',
+    "by-fixed-text": '<rate-limit-by-key calls="3" renewal-period="60" counter-key="all" />',
+}
+
+
+@pytest.mark.parametrize("policy", sorted(LIMITS))
+@pytest.mark.parametrize("key", ["k-all", "k-gold"])  # base pipeline, product pipeline
+async def test_head_check_and_full_check_count_on_one_counter(policy: str, key: str) -> None:
+    """Head admissions and full-check admissions, interleaved, add up to the limit:
+    the head check counts on the very counter the policy uses, and a head refusal
+    counts nothing (the full check then refuses, 429)."""
+    g = limited_gate(LIMITS[policy])
+    assert g.admit_head is not None
+    headers = [(KEY, key)]
+    raw = [(KEY.encode(), key.encode())]
+    assert g.admit_head(raw, b"", IP) is not None  # type: ignore[misc]
+    assert await full_check(g, headers) == 200
+    assert g.admit_head(raw, b"", IP) is not None  # type: ignore[misc]
+    assert g.admit_head(raw, b"", IP) is None  # type: ignore[misc]  # the 4th: over
+    assert g.admit_head(raw, b"", IP) is None  # type: ignore[misc]  # ... still, uncounted
+    assert await full_check(g, headers) == 429
+
+
+async def test_rate_limit_head_check_admits_requests_without_a_subscription() -> None:
+    g = limited_gate(LIMITS["rate-limit"], required=False)
+    for _ in range(5):  # APIM limits calls made with a key only
+        assert g.admit_head([], b"", IP) == (None, False)  # type: ignore[misc]
+
+
+async def test_head_check_by_ip_counts_per_client_address() -> None:
+    g = limited_gate(LIMITS["by-ip"], required=False)
+    for _ in range(3):
+        assert g.admit_head([], b"", IP) is not None  # type: ignore[misc]
+    assert g.admit_head([], b"", IP) is None  # type: ignore[misc]
+    assert g.admit_head([], b"", b"10.0.0.2") is not None  # type: ignore[misc]
+
+
+async def test_head_check_by_subscription_leaves_keyless_requests_to_the_expression() -> None:
+    g = limited_gate(LIMITS["by-subscription"], required=False)
+    assert g.admit_head([], b"", IP) is None  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("inbound", [
+    '<rate-limit calls="3" renewal-period="60" remaining-calls-header-name="X-Left" />',
+    '<rate-limit calls="3" renewal-period="60"><api name="orders" calls="1" '
+    'renewal-period="60" /></rate-limit>',
+    '<rate-limit-by-key calls="3" renewal-period="60" '
+    'counter-key="@(context.Request.Headers.GetValueOrDefault(&quot;X-Client&quot;, &quot;&quot;))" />',
+    '<rate-limit-by-key calls="3" renewal-period="60" counter-key="@(context.Request.IpAddress)" '
+    'increment-condition="@(context.Request.Method == &quot;GET&quot;)" />',
+    LIMITS["rate-limit"] + LIMITS["by-ip"],  # a second step could refuse what the first counted
+    LIMITS["rate-limit"] + '<set-header name="X-A" exists-action="override"><value>1</value>'
+                           '</set-header>',
+])
+def test_no_head_check_where_the_policy_needs_a_context(inbound: str) -> None:
+    assert limited_gate(inbound).admit_head is None
+
+
+def test_no_head_check_without_a_synchronous_store_or_an_operation() -> None:
+    class Later(MemoryCounterStore):
+        hit_rate_now = None  # type: ignore[assignment]  # answers only by awaiting
+    assert limited_gate(LIMITS["rate-limit"], store=Later()).admit_head is None
+    assert limited_gate(LIMITS["rate-limit"], operation=None).admit_head is None

@@ -20,10 +20,12 @@ APIM's JSON message, Reason ``RateLimitExceeded``; store unreachable under
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from kubegate.model.policy import PolicyElement
 from kubegate.services.counters import (
+    Expression,
     Headers,
     RateDecision,
     parse_rate_limit,
@@ -50,6 +52,7 @@ from .limits_common import (
     reads_response,
     rejected,
     scope_tag,
+    scope_tag_of,
     subscription_id,
     unavailable,
 )
@@ -121,8 +124,19 @@ def compile_rate_limit(el: PolicyElement, c: Compiler, path: str) -> Step | None
                 decision = hit_now(*limits[0])
                 if not decision.allowed or ctx.Tracing:
                     finish(ctx, "rate-limit", [(limits[0], decision)], spec.headers)
-        return c.step(el, path, run_counted, calls=spec.calls, period=spec.renewal_period,
+        step = c.step(el, path, run_counted, calls=spec.calls, period=spec.renewal_period,
                       nested=0)
+        api, operation = c.env.api_id, c.env.operation_id
+        if api is not None and operation is not None:  # compiled for one operation
+            head_base = f":{scope_tag_of(scope, api, operation)}"
+            calls, period = spec.calls, spec.renewal_period
+
+            def head_check(subscription: str | None, client_ip: bytes) -> bool:
+                # run_counted before a Context exists: a refusal is left to it (uncounted)
+                return not subscription or hit_now(
+                    "rl:" + subscription + head_base, calls, period).allowed
+            step.head_check = head_check
+        return step
 
     if hit_now is not None:
         def run_now(ctx: Any) -> None:
@@ -163,6 +177,24 @@ def compile_rate_limit(el: PolicyElement, c: Compiler, path: str) -> Step | None
             return Wait(waited, finished, (limits, futures))
     return c.step(el, path, run, is_async=True, soon=soon, calls=spec.calls,
                   period=spec.renewal_period, nested=len(apis))
+
+
+def head_counter_key(counter_key: Any) -> Callable[[str | None, bytes], str | None] | None:
+    """The counter key from the subscription and client address alone, for the
+    counter-keys that need nothing else (a fixed text, the client's address, the
+    subscription's id): ``(subscription, client_ip) -> "rlk:..."``, or None from it
+    when only the expression can tell; None for any other counter-key."""
+    if not isinstance(counter_key, Expression):
+        if "{{" in counter_key:
+            return None
+        fixed = "rlk:" + counter_key
+        return lambda subscription, client_ip: fixed
+    source = "".join(counter_key.source.split())
+    if source == "@(context.Request.IpAddress)":
+        return lambda subscription, client_ip: "rlk:" + client_ip.decode("latin-1")
+    if source == "@(context.Subscription.Id)":
+        return lambda subscription, client_ip: None if not subscription else "rlk:" + subscription
+    return None
 
 
 @register("rate-limit-by-key", sections={"inbound"}, summary="limit calls per key (sliding)")
@@ -228,7 +260,15 @@ def compile_rate_limit_by_key(el: PolicyElement, c: Compiler, path: str) -> Step
             decision = hit_now(key, calls, period, count)
             if not decision.allowed or ctx.Tracing:
                 finish(ctx, "rate-limit-by-key", [((key, calls, period), decision)], spec.headers)
-        return c.step(el, path, run_counted)
+        step = c.step(el, path, run_counted)
+        head_key = head_counter_key(spec.counter_key)
+        if head_key is not None:
+            def head_check(subscription: str | None, client_ip: bytes) -> bool:
+                # run_counted before a Context exists: a refusal is left to it (uncounted)
+                key = head_key(subscription, client_ip)
+                return key is not None and hit_now(key, calls, period, count).allowed
+            step.head_check = head_check
+        return step
 
     if hit_now is not None:
         def run_now(ctx: Any) -> None:

@@ -182,11 +182,16 @@ def add_response_header(ctx: Any, name: str | None, value: int) -> None:
 
 def scope_tag(scope: str | None, ctx: Any) -> str:
     """The part of a counter key naming where the policy is configured."""
-    api = getattr(ctx.Api, "Id", None) or "-"
+    return scope_tag_of(scope, getattr(ctx.Api, "Id", None),
+                        getattr(ctx.Operation, "Id", None) if scope == "operation" else None)
+
+
+def scope_tag_of(scope: str | None, api: str | None, operation: str | None) -> str:
+    """`scope_tag` from the API's and operation's ids (``context.Api.Id``, ``.Operation.Id``)."""
     if scope == "api":
-        return f"api:{api}"
+        return f"api:{api or '-'}"
     if scope == "operation":
-        return f"op:{api}/{getattr(ctx.Operation, 'Id', None) or '-'}"
+        return f"op:{api or '-'}/{operation or '-'}"
     return scope or "doc"
 
 
