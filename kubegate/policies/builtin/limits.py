@@ -32,6 +32,7 @@ from kubegate.services.counters import (
     parse_rate_limit_by_key,
     rate_limit_exceeded,
 )
+from kubegate.services.counters.base import check_rate_args
 from kubegate.services.counters.schema import MAX_RATE_PERIOD
 
 from ..compiler import Compiler
@@ -89,6 +90,18 @@ def finish(ctx: Any, policy: str, decisions: list[tuple[Limit, RateDecision]],
                    "Rate limit is exceeded")
 
 
+def usual(store: Any, calls: Any, period: Any, count: Any) -> bool:
+    """A limit the usual forms can count: a store answering in the caller, with its
+    verdict alone (``admit_now``), and fixed arguments it accepts (checked here once)."""
+    if getattr(store, "admit_now", None) is None or getattr(store, "hit_rate_now", None) is None:
+        return False
+    try:
+        check_rate_args(calls, period, count)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def quiet(headers: Headers) -> bool:
     """An admitted call reports nothing (no remaining/total header or variable)."""
     return not (headers.remaining_calls_header_name or headers.total_calls_header_name
@@ -102,7 +115,7 @@ def compile_rate_limit(el: PolicyElement, c: Compiler, path: str) -> Step | None
     if spec is None:
         return None
     store = counter_store(c)
-    hit_now = getattr(store, "hit_rate_now", None)  # a store that answers synchronously
+    hit_now: Any = getattr(store, "hit_rate_now", None)  # a store that answers synchronously
     scope, apis = el.scope, spec.apis
 
     def limits_of(ctx: Any) -> list[Limit] | None:
@@ -117,24 +130,23 @@ def compile_rate_limit(el: PolicyElement, c: Compiler, path: str) -> Step | None
             limits.append((f"{base}:{suffix}", lim.calls, lim.renewal_period))
         return limits
 
-    if hit_now is not None and not apis and quiet(spec.headers):
+    admit_now: Any = getattr(store, "admit_now", None)  # ... and gives its verdict alone
+    if usual(store, spec.calls, spec.renewal_period, 1) and not apis and quiet(spec.headers):
+        calls, period = spec.calls, spec.renewal_period
+
         def run_counted(ctx: Any) -> None:  # the usual form: one limit, only a refusal acts
             limits = limits_of(ctx)
-            if limits is not None:
-                decision = hit_now(*limits[0])
-                if not decision.allowed or ctx.Tracing:
-                    finish(ctx, "rate-limit", [(limits[0], decision)], spec.headers)
-        step = c.step(el, path, run_counted, calls=spec.calls, period=spec.renewal_period,
-                      nested=0)
+            if limits is not None and (ctx.Tracing or not admit_now(*limits[0])):
+                finish(ctx, "rate-limit", [(limits[0], hit_now(*limits[0]))], spec.headers)
+        step = c.step(el, path, run_counted, calls=calls, period=period, nested=0)
         api, operation = c.env.api_id, c.env.operation_id
         if api is not None and operation is not None:  # compiled for one operation
             head_base = f":{scope_tag_of(scope, api, operation)}"
-            calls, period = spec.calls, spec.renewal_period
 
             def head_check(subscription: str | None, client_ip: bytes) -> bool:
                 # run_counted before a Context exists: a refusal is left to it (uncounted)
-                return not subscription or hit_now(
-                    "rl:" + subscription + head_base, calls, period).allowed
+                return not subscription or admit_now("rl:" + subscription + head_base,
+                                                     calls, period)
             step.head_check = head_check
         return step
 
@@ -223,7 +235,7 @@ def compile_rate_limit_by_key(el: PolicyElement, c: Compiler, path: str) -> Step
             return 0
         return as_int(count_of(ctx), "increment-count")
 
-    hit_now = getattr(store, "hit_rate_now", None)  # a store that answers synchronously
+    hit_now: Any = getattr(store, "hit_rate_now", None)  # a store that answers synchronously
 
     def hit(ctx: Any) -> tuple[Limit, int]:
         key = "rlk:" + to_text(key_of(ctx))
@@ -249,24 +261,26 @@ def compile_rate_limit_by_key(el: PolicyElement, c: Compiler, path: str) -> Step
                     trace(ctx, f"rate-limit-by-key {key}: counted {n} after the response")
             after_response(ctx, count_after)
 
-    if hit_now is not None and plain and fixed is not None and quiet(spec.headers) \
-            and not deferred:
+    admit_now: Any = getattr(store, "admit_now", None)  # ... and gives its verdict alone
+    if plain and fixed is not None and usual(store, *fixed, spec.increment_count) \
+            and quiet(spec.headers) and not deferred:
         calls, period = fixed
         count = spec.increment_count
 
         def run_counted(ctx: Any) -> None:  # the usual form: count, and only a refusal acts
             value = key_of(ctx)
             key = "rlk:" + (value if value.__class__ is str else to_text(value))
-            decision = hit_now(key, calls, period, count)
-            if not decision.allowed or ctx.Tracing:
-                finish(ctx, "rate-limit-by-key", [((key, calls, period), decision)], spec.headers)
+            if ctx.Tracing or not admit_now(key, calls, period, count):
+                finish(ctx, "rate-limit-by-key", [((key, calls, period),
+                                                   hit_now(key, calls, period, count))],
+                       spec.headers)
         step = c.step(el, path, run_counted)
         head_key = head_counter_key(spec.counter_key)
         if head_key is not None:
             def head_check(subscription: str | None, client_ip: bytes) -> bool:
                 # run_counted before a Context exists: a refusal is left to it (uncounted)
                 key = head_key(subscription, client_ip)
-                return key is not None and hit_now(key, calls, period, count).allowed
+                return key is not None and admit_now(key, calls, period, count)
             step.head_check = head_check
         return step
 

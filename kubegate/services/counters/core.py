@@ -55,12 +55,7 @@ class CounterCore:
 
     def hit_rate(self, key: str, limit: int, period_s: int, cost: int, now: float) -> RateDecision:
         check_rate_args(limit, period_s, cost)
-        self._tick(now)
-        log = self._logs.get(key)
-        if log is None:
-            log = self._logs[key] = _Log(period_s)
-        log.period = period_s
-        log.expire(now)
+        log = self._log_at(key, period_s, now)
         units = cost or 1  # cost 0 = check for room for one more, record nothing
         if log.total + units <= limit:
             if cost:
@@ -75,6 +70,39 @@ class CounterCore:
             if freed >= need:
                 return RateDecision(False, limit - log.total, ceil_s(ts + period_s - now), limit)
         raise AssertionError("log total out of sync")  # pragma: no cover
+
+    def admit(self, key: str, limit: int, period_s: int, cost: int, now: float) -> bool:
+        """`hit_rate`'s verdict alone, for arguments checked beforehand (a policy's
+        fixed limit): records an admitted hit exactly as `hit_rate` does; no decision
+        object is made. This is the per-request path of the usual rate limits, so
+        `_log_at` and `_Log.expire` are written out here."""
+        self._ops += 1
+        if not self._ops % SWEEP_EVERY:
+            self.sweep(now)
+        log = self._logs.get(key)
+        if log is None:
+            log = self._logs[key] = _Log(period_s)
+        log.period = period_s
+        entries = log.entries
+        cutoff = now - period_s
+        while entries and entries[0][0] <= cutoff:
+            log.total -= entries.popleft()[1]
+        if log.total + (cost or 1) <= limit:
+            if cost:
+                entries.append((now, cost))
+                log.total += cost
+            return True
+        return False
+
+    def _log_at(self, key: str, period_s: int, now: float) -> _Log:
+        """The key's log (made when missing), its entries older than the window dropped."""
+        self._tick(now)
+        log = self._logs.get(key)
+        if log is None:
+            log = self._logs[key] = _Log(period_s)
+        log.period = period_s
+        log.expire(now)
+        return log
 
     def hit_quota(
         self, key: str, calls: int | None, bandwidth_kb: int | None, period_s: int,

@@ -30,6 +30,11 @@ class MemoryCounterStore:
         that find this method run as synchronous steps)."""
         return self.core.hit_rate(key, limit, period_s, cost, self._clock())
 
+    def admit_now(self, key: str, limit: int, period_s: int, cost: int = 1) -> bool:
+        """`hit_rate_now`'s verdict alone (see ``CounterCore.admit``), for arguments
+        the caller checked once (``check_rate_args``)."""
+        return self.core.admit(key, limit, period_s, cost, self._clock())
+
     async def hit_quota(
         self, key: str, calls: int | None, bandwidth_kb: int | None, period_s: int,
         anchor: float = 0.0, count_calls: int = 1, *,

@@ -160,3 +160,20 @@ async def test_cost_zero_checks_room_without_recording(store: CounterStore) -> N
     assert (await store.hit_rate("p", 2, 10, now=T0 + 3)).allowed
     full = await store.hit_rate("p", 2, 10, cost=0, now=T0 + 4)
     assert not full.allowed and full.retry_after_s == 7  # the hit at T0+1 leaves at T0+11
+
+
+def test_admit_is_hit_rates_verdict_with_the_same_recording() -> None:
+    """CounterCore.admit (the usual rate limits' path) and hit_rate, fed the same
+    random sequence, agree on every verdict and leave the same logs behind."""
+    rng = random.Random(7)
+    by_admit, by_hit = MemoryCounterStore().core, MemoryCounterStore().core
+    now = T0
+    for _ in range(3000):
+        now += rng.choice((0.0, 0.01, 0.3, 1.7))
+        key, limit, period, cost = (rng.choice("abc"), rng.choice((1, 3, 5)),
+                                    rng.choice((1, 2, 10)), rng.choice((0, 1, 1, 2)))
+        assert by_admit.admit(key, limit, period, cost, now) \
+            == by_hit.hit_rate(key, limit, period, cost, now).allowed
+    for key in "abc":
+        assert list(by_admit._logs[key].entries) == list(by_hit._logs[key].entries)
+        assert by_admit._logs[key].total == by_hit._logs[key].total
