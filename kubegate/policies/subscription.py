@@ -22,12 +22,12 @@ A refusal fills ``context.LastError`` (Source ``authorization``) and runs the
 
 When every pipeline the gate may choose has a ``head_check`` (no policy step,
 or one rate limit in its usual form; ``admit_head`` is then set), the data plane
-asks ``admit_head`` first, with the request's raw header lines, query and client
-address: it admits the common cases (a valid, active key in the header; no key
+asks ``admit_head`` first, with the key header's value as received, the raw query
+and the client address: it admits the common cases (a valid, active key in the header; no key
 where none is needed; the chosen pipeline's head check passed, its hit counted)
 without a context being built, and the request is forwarded as on a plain route,
 less the key header. Anything else (a refusal, a limit reached, a key in the
-query, an end date to check) it leaves to the full check (``None``), having
+query, an end date to check) it leaves to the full check (``FULL_CHECK``), having
 counted nothing.
 
 Invariants: a gate is immutable and shared by every request of its operation (but
@@ -128,41 +128,33 @@ class SubscriptionGate:
                     key = found[0]
         return key or None
 
-    def _admit_head(self, raw: list[tuple[bytes, bytes]], query: bytes, client_ip: bytes
-                    ) -> tuple[str | None, bool] | None:
-        """The decision from the received header lines, raw query and client address,
-        for a gate whose pipelines all have a head check: ``(subscription id or None,
-        whether the key header must be removed)`` when the request goes on as it is
-        (the chosen pipeline's head check passed), or None when only the full check
-        can tell (refusals, a limit reached, a key in the query or sent twice, a
-        subscription with an end date, an open product's fallback for a bad key)."""
+    def _admit_head(self, key: bytes | None, query: bytes, client_ip: bytes) -> str | None | object:
+        """The decision from the key header's value (None: no key header; the caller
+        leaves a key sent twice to the full check), the raw query and the client
+        address, for a gate whose pipelines all have a head check: the subscription
+        id (None: none) when the request goes on as it is, the chosen pipeline's head
+        check passed, or FULL_CHECK when only the full check can tell (refusals, a
+        limit reached, a key in the query, a subscription with an end date, an open
+        product's fallback for a bad key). The key header is never forwarded."""
         if self.query_field in query:
-            return None
-        field = self.key_field
-        size = len(field)
-        key = None
-        for name, value in raw:
-            if len(name) == size and name.lower() == field:
-                if key is not None:
-                    return None
-                key = value
+            return FULL_CHECK
         if not key:  # none, or empty: as if none was sent
             if self.open_product is None and self.required:
-                return None
+                return FULL_CHECK
             check = self.open_pipeline.head_check
             if check is admit_all or check(None, client_ip):  # type: ignore[misc]
-                return None, key is not None
-            return None
+                return None
+            return FULL_CHECK
         info = self.keys.lookup(key.decode("latin-1"))
         if info is None or info.expires is not None or info.state != "active" \
                 or not self.keys.allows(info, self.api):
-            return None
+            return FULL_CHECK
         pipeline = self.base if info.product is None else self.products.get(
             info.product, self.base)
         check = pipeline.head_check
         if check is admit_all or check(info.id, client_ip):  # type: ignore[misc]
-            return info.id, True
-        return None
+            return info.id
+        return FULL_CHECK
 
     async def execute(self, ctx: Any, send: Send) -> None:
         outcome = self._admit(ctx)
@@ -289,6 +281,7 @@ class SubscriptionGate:
 
 
 _GUARDED = object()  # see SubscriptionGate._admit
+FULL_CHECK = object()  # see SubscriptionGate._admit_head
 
 
 def _throttled(wait: int) -> tuple[int, str, str, list[tuple[str, str]]]:

@@ -18,6 +18,7 @@ from kubegate.policies.context import host_and_port
 from kubegate.policies.context_http import Headers, MessageBody, Request, Url
 from kubegate.policies.context_info import ApiInfo, OperationInfo
 from kubegate.policies.state import PolicyContext
+from kubegate.policies.subscription import FULL_CHECK
 from kubegate.proxy.errors import NOT_FOUND_MESSAGE, json_error, response_bytes
 from kubegate.proxy.exchange import Exchange
 from kubegate.proxy.headers import (
@@ -99,13 +100,18 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
     traced = False
     rid_name = server.rid_name
     intercepted = server.intercepted
+    key_fields = server.key_fields  # (subscription-key fields, in intercepted)
     fwd: list[bytes] = []
+    keys: list[tuple[bytes, bytes, int]] = []  # (field, value, index in fwd) of key fields
     for name, value in headers:
         low = name.lower()
         if low in intercepted:
             if low == b"host":
                 hosts += 1
                 host = value
+            elif low in key_fields:  # noted, and forwarded unless a key check takes it
+                keys.append((low, value, len(fwd)))
+                fwd.append(name + b": " + value + CRLF)
             elif low == b"content-length":
                 lengths.append(value)
             elif low == b"transfer-encoding":
@@ -192,22 +198,33 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
             conn.write(CONTINUE)
     tokens = connection_tokens(connection) if connection else None
     is_upgrade = bool(upgrade is not None and tokens and b"upgrade" in tokens)
+    copied_as_sent = True  # fwd holds every copied line, at the index noted in keys
     if tokens:
         tokens -= {b"keep-alive", b"close", b"upgrade"}
         if tokens:
             fwd = without_fields(fwd, tokens)
+            copied_as_sent = False
 
     # -- a key check whose policies need no context decides on the raw head (SubscriptionGate)
     pipeline = target.pipeline
-    subscription = None
+    subscription: Any = None  # the admitted subscription's id
     if pipeline is not None and not (traced or is_upgrade):
         admit = getattr(pipeline, "admit_head", None)
-        if admit is not None and pipeline.key_field not in POLICY_HIDDEN:
-            admitted = admit(headers, query, conn.client_ip)
-            if admitted is not None:  # goes on as on a plain route, less the key header
-                subscription, strip = admitted
-                if strip:
-                    fwd = without_fields(fwd, {pipeline.key_field})
+        if admit is not None and pipeline.key_field in server.key_fields:
+            field = pipeline.key_field
+            key = None
+            at = -1  # the key line's index in fwd; -2: the key was sent twice
+            for low, value, index in keys:
+                if low == field:
+                    at, key = (index if at == -1 else -2), value
+            admitted = admit(key, query, conn.client_ip) if at != -2 else FULL_CHECK
+            if admitted is not FULL_CHECK:  # goes on as on a plain route, less the key header
+                subscription = admitted
+                if at >= 0:
+                    if copied_as_sent:
+                        del fwd[at]
+                    else:
+                        fwd = without_fields(fwd, {field})
                 pipeline = None
 
     # -- the upstream request head (for a policy path: up to the framing, used when the

@@ -86,8 +86,14 @@ class ServerState:
         # deletes one of these makes the policy path write the head anew)
         self.derived_fields = DERIVED_FIELDS | {self.rid_name} if self.rid_name else DERIVED_FIELDS
         # request fields begin_exchange looks at instead of copying (the request id's too)
-        self.intercepted = (REQUEST_INTERCEPTED | {self.rid_name} if self.rid_name
-                            else REQUEST_INTERCEPTED)
+        self._intercepted = (REQUEST_INTERCEPTED | {self.rid_name} if self.rid_name
+                             else REQUEST_INTERCEPTED)
+        self.key_fields: frozenset[bytes] = frozenset()
+        """The subscription-key header names of the snapshot's APIs (lower case) that
+        begin_exchange notes while copying the head, for SubscriptionGate.admit_head;
+        one that the gateway intercepts anyway (Host...) is left to the full check."""
+        self.intercepted: frozenset[bytes] = self._intercepted
+        self._key_fields_of(snapshot)
         self._rid_prefix = b"%08x-%x-" % (secrets.randbits(32), os.getpid())
         self._rid_count = 0
         self.backend_errors = 0
@@ -99,6 +105,16 @@ class ServerState:
     def install(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
         self.routes = {}  # results of the old snapshot's router must not outlive it
+        self._key_fields_of(snapshot)
+
+    def _key_fields_of(self, snapshot: Snapshot) -> None:
+        """`key_fields` and `intercepted` (request fields begin_exchange looks at) for
+        `snapshot`: the fields the gateway re-derives or acts on, the request id's, and
+        the APIs' subscription-key headers."""
+        names = {api.subscription_key_header.lower().encode("latin-1")
+                 for api in snapshot.config.apis}
+        self.key_fields = frozenset(names - self._intercepted)
+        self.intercepted = self._intercepted | self.key_fields
 
     def next_request_id(self) -> bytes:
         """Unique per gateway process: a random prefix, the pid and a counter."""

@@ -149,6 +149,68 @@ async def test_a_traced_keyed_request_takes_the_policy_path() -> None:
     assert b"subscription-key" not in rig.upstream_sent().lower()
 
 
+async def test_a_key_sent_twice_takes_the_full_check_and_is_never_forwarded() -> None:
+    rig = keyed_rig()
+    rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\n" + KEYED + KEYED + b"\r\n")
+    await settle()
+    sent = rig.upstream_sent()
+    assert sent.startswith(b"GET /base/items/1") and b"subscription-key" not in sent.lower()
+
+
+async def test_the_key_is_taken_out_where_connection_names_other_fields() -> None:
+    rig = keyed_rig()
+    rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\nConnection: keep-alive, X-Hop\r\n"
+             b"X-Hop: 1\r\nX-Before: b\r\n" + KEYED + b"X-After: a\r\n\r\n")
+    assert type(rig.client.queue[0]) is Exchange
+    lines = rig.upstream_sent().split(b"\r\n")
+    assert b"X-Before: b" in lines and b"X-After: a" in lines
+    assert not any(b"subscription-key" in line.lower() or b"x-hop" in line.lower()
+                   for line in lines)
+
+
+async def test_a_key_field_on_an_api_without_a_key_check_is_forwarded_in_place() -> None:
+    rig = make_rig(2, {"apis": [
+        {"name": "orders", "path": "/api", "backend": "http://10.9.9.9:9000/base",
+         "operations": [{"method": "GET", "path": "/items/{id}"}]},
+        {"name": "keyed", "path": "/k", "backend": "http://10.9.9.9:9000/base",
+         "subscription_required": True, "operations": [{"method": "GET", "path": "/x"}]}]})
+    rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\nA: 1\r\n" + KEYED + b"B: 2\r\n\r\n")
+    sent = rig.upstream_sent()
+    assert b"\r\nA: 1\r\n" + KEYED + b"B: 2\r\n" in sent
+
+
+async def test_a_key_header_the_gateway_reads_itself_is_left_to_the_full_check() -> None:
+    rig = make_rig(2, {"apis": [{
+        "name": "orders", "path": "/api", "backend": "http://10.9.9.9:9000/base",
+        "subscription_required": True, "subscription_key_header": "X-Forwarded-Host",
+        "operations": [{"method": "GET", "path": "/items/{id}"}]}],
+        "subscriptions": [{"name": "s", "scope": "all", "primary_key": "k" * 32}]})
+    assert rig.state.key_fields == frozenset()
+    rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\nX-Forwarded-Host: " + b"k" * 32
+             + b"\r\n\r\n")
+    await settle()
+    assert rig.ct.take().startswith(b"HTTP/1.1 401")  # policies never see this field
+
+
+async def test_a_limit_on_the_raw_head_forwards_plainly_and_refuses_through_the_policy() -> None:
+    """key + rate-limit (its usual form): admitted requests go on as plain exchanges,
+    counted; the one over the limit gets the policy's own 429."""
+    rig = keyed_rig(policy_with('<rate-limit calls="2" renewal-period="60" />'))
+    request = b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\n" + KEYED + b"\r\n"
+    for _ in range(2):
+        rig.send(request)
+        assert type(rig.client.queue[0]) is Exchange
+        assert b"subscription-key" not in rig.upstream_sent().lower()
+        rig.reply(OK)
+        assert rig.ct.take().endswith(b"ok")
+    rig.send(request)
+    await settle()
+    out = rig.ct.take()
+    assert out.startswith(b"HTTP/1.1 429") and b"Retry-After: " in out
+    assert b"Rate limit is exceeded" in out and rig.upstream_sent() == b""
+    assert {key[3] for key in rig.state.metrics.series} == {"static:s"}
+
+
 async def test_policy_requests_leave_no_reference_cycles() -> None:
     """The context and the exchange are freed by reference counting alone: the cyclic
     collector has nothing to find after a run of requests."""
