@@ -4,12 +4,16 @@ Both scripts accept ``now < 0`` meaning "use the Redis server's TIME", so
 replicas with skewed clocks agree.  Times returned are milliseconds (Redis
 truncates Lua numbers to integers).
 
-RATE (KEYS: zset log, hash {t = total, s = seq}; ARGV: limit, period, cost, now):
-the zset holds one member (scored with the exact ``now`` string: Lua would
-round a number to 14 digits) ``"<seq>|<cost>"`` per admitted hit, scored by its
-time.  Members with score <= now - period are removed and their costs
+RATE (KEYS: zset log, hash {t = total, s = seq}; ARGV: limit, period, cost, now
+[, n]): the zset holds one member (scored with the exact ``now`` string: Lua
+would round a number to 14 digits) ``"<seq>|<cost>"`` per admitted hit, scored
+by its time.  Members with score <= now - period are removed and their costs
 subtracted, then the hit is admitted iff total + cost <= limit -- exactly the
-memory store's rule (cost 0 = is there room for one more? nothing recorded).  Returns {allowed, total, retry_ms}.
+memory store's rule (cost 0 = is there room for one more? nothing recorded).
+``n`` (default 1, cost > 0 only) is n identical hits at the same ``now``, decided
+in order: the first ``admitted`` pass, recorded as one member of cost
+admitted * cost, which is what n members would add up to.  Returns {admitted
+(0/1 when n is 1), total after them, retry_ms for the ones refused}.
 
 QUOTA (KEYS: hash {w = window, c = calls, b = bytes}; ARGV: calls|-1, kb|-1,
 period, anchor, count, now, mode): the window index is floor((now-anchor)/period)
@@ -35,29 +39,33 @@ if #old > 0 then
   redis.call('HSET', h, 't', total)
 end
 local units = cost
-if units == 0 then units = 1 end
-if total + units <= limit then
-  if cost > 0 then
-    local seq = redis.call('HINCRBY', h, 's', 1)
-    redis.call('ZADD', z, now_s, seq .. '|' .. cost)
-    total = total + cost
-    redis.call('HSET', h, 't', total)
-    local ttl = math.ceil(period * 1000) + 1000
-    redis.call('PEXPIRE', z, ttl)
-    redis.call('PEXPIRE', h, ttl)
-  end
-  return {1, total, 0}
+if units == 0 then
+  if total + 1 <= limit then return {1, total, 0} end
+  units = 1
 end
-if units > limit then return {0, total, math.ceil(period * 1000)} end
+local n = tonumber(ARGV[5] or '1')
+local admitted = 0
+if cost > 0 and total + cost <= limit then admitted = math.min(n, math.floor((limit - total) / cost)) end
+if admitted > 0 then
+  local seq = redis.call('HINCRBY', h, 's', 1)
+  redis.call('ZADD', z, now_s, seq .. '|' .. (admitted * cost))
+  total = total + admitted * cost
+  redis.call('HSET', h, 't', total)
+  local ttl = math.ceil(period * 1000) + 1000
+  redis.call('PEXPIRE', z, ttl)
+  redis.call('PEXPIRE', h, ttl)
+  if admitted == n then return {n, total, 0} end
+end
+if units > limit then return {admitted, total, math.ceil(period * 1000)} end
 local need, freed = total + units - limit, 0
 local first = redis.call('ZRANGE', z, 0, need - 1, 'WITHSCORES')
 for i = 1, #first, 2 do
   freed = freed + tonumber(string.match(first[i], '|(%d+)$'))
   if freed >= need then
-    return {0, total, math.ceil((tonumber(first[i + 1]) + period - now) * 1000)}
+    return {admitted, total, math.ceil((tonumber(first[i + 1]) + period - now) * 1000)}
   end
 end
-return {0, total, math.ceil(period * 1000)}
+return {admitted, total, math.ceil(period * 1000)}
 """
 
 QUOTA = """

@@ -69,6 +69,54 @@ def _rate(answer: Any, limit: int) -> RateDecision:
     return RateDecision(bool(allowed), max(0, limit - int(total)), retry, limit)
 
 
+def merged_rate_hits(ops: list[Op]) -> tuple[list[Op], list[tuple[int, int]] | None]:
+    """`ops` with runs of identical rate hits (same keys and arguments, cost > 0, no
+    other hit on that key between them) sent as one RATE operation of n hits (its
+    fifth argument), so the outcome is that of `ops` in order; and per original
+    operation its (index in the sent list, place among the identical hits, or -1 for
+    an operation sent as it is); None for the places when nothing was merged."""
+    first: dict[tuple[Any, ...], int] = {}  # a run's hit -> its index in `sent`
+    runs: dict[str, tuple[Any, ...]] = {}  # a rate key -> the hit of its open run
+    sent: list[Op] = []
+    places: list[tuple[int, int]] = []
+    counts: list[int] = []
+    for op in ops:
+        name, op_keys, args = op
+        place = -1
+        if name == "rate":
+            z = op_keys[0]
+            ident = (z, *args) if args[2] > 0 else None
+            run = runs.get(z)
+            if run is not None and run != ident:  # another hit on the key ends the run
+                del first[run], runs[z]
+            if ident is not None:
+                i = first.get(ident)
+                if i is not None:
+                    places.append((i, counts[i]))
+                    counts[i] += 1
+                    continue
+                first[ident], runs[z] = len(sent), ident
+                place = 0
+        places.append((len(sent), place))
+        sent.append(op)
+        counts.append(1)
+    if len(sent) == len(ops):
+        return ops, None
+    return [(name, op_keys, [*args, counts[i]]) if counts[i] > 1 else (name, op_keys, args)
+            for i, (name, op_keys, args) in enumerate(sent)], places
+
+
+def answer_of(answer: Any, place: int, cost: int) -> Any:
+    """The RATE answer for the hit at `place` among n identical ones, as if each had been
+    sent alone, in order: (allowed, total after it, retry_ms)."""
+    if isinstance(answer, BaseException):
+        return answer
+    admitted, total, retry_ms = (int(x) for x in answer)
+    if place < admitted:
+        return [1, total - (admitted - 1 - place) * cost, 0]
+    return [0, total, retry_ms]
+
+
 def make_redis_client(
     url: str, *, cluster: bool = False, timeout: float = 0.25, max_connections: int = 64,
 ) -> Redis | RedisCluster:
@@ -179,12 +227,22 @@ class RedisCounterStore:
                 for r in results]
 
     async def _batch(self, ops: list[Op]) -> list[Any]:
-        """All queued operations as one BATCH script call (one command, one round trip)."""
+        """All queued operations as one BATCH script call (one command, one round trip).
+        Identical rate hits (one key, limit, period, cost and time: one subscription's
+        requests) go as one operation of n hits, answered per hit by `merged`."""
+        sent, places = merged_rate_hits(ops)
         keys: list[str] = []
-        argv: list[Any] = [len(ops)]
-        for name, op_keys, args in ops:
+        argv: list[Any] = [len(sent)]
+        for name, op_keys, args in sent:
             keys += op_keys
             argv += (_KIND[name], len(op_keys), len(args), *args)
+        answers = await self._batch_call(keys, argv)
+        if places is None:
+            return answers
+        return [answer_of(answers[i], k, args[2]) if k >= 0 else answers[i]
+                for (i, k), (_, _, args) in zip(places, ops, strict=True)]
+
+    async def _batch_call(self, keys: list[str], argv: list[Any]) -> list[Any]:
         direct = self.direct
         if direct is not None:
             try:

@@ -258,3 +258,42 @@ async def test_outage_under_concurrent_load_does_not_crash(own_redis: RedisServe
         await store.close()
     assert any(decisions) and not all(decisions)
     assert not decisions[-1]  # recovered at the end
+
+
+async def test_identical_hits_merged_in_a_batch_decide_as_if_sent_one_by_one(
+        redis_store: CounterStore) -> None:
+    """One batch of interleaved hits (two keys, costs 1 and 2, one check of room with
+    cost 0) against the same hits sent one at a time: the same verdicts, remaining
+    counts and retry-after; the merged ones are stored as one log entry per group."""
+    assert isinstance(redis_store, RedisCounterStore)
+    hits = [("m-a", 1), ("m-b", 2), ("m-a", 1), ("m-a", 0), ("m-b", 2), ("m-a", 1)] * 4
+    merged = await asyncio.gather(*(redis_store.hit_rate(f"{key}-1", 7, 60, cost, now=NOW)
+                                    for key, cost in hits))
+    assert redis_store.batcher.round_trips == 1
+    alone = [await redis_store.hit_rate(f"{key}-2", 7, 60, cost, now=NOW) for key, cost in hits]
+    assert merged == alone
+    assert sum(d.allowed for d in merged) == 7 + 2 + 3  # cost 1, room checks, cost 2
+    same = await asyncio.gather(*(redis_store.hit_rate("m-c", 7, 60, now=NOW)
+                                  for _ in range(12)))
+    assert [d.remaining for d in same] == [6, 5, 4, 3, 2, 1, 0, 0, 0, 0, 0, 0]
+    assert [d.allowed for d in same] == [True] * 7 + [False] * 5
+    z, _, _ = redis_store.keys_for("m-c")
+    assert await redis_store.client.zcard(z) == 1  # 12 hits of cost 1: one entry of 7
+
+
+def test_only_identical_counted_rate_hits_are_merged() -> None:
+    from kubegate.services.counters.redis_store import answer_of, merged_rate_hits
+    ops = [("rate", ["z1", "h1"], [5, 60, 1, "-1"]), ("quota", ["q"], [1]),
+           ("rate", ["z1", "h1"], [5, 60, 1, "-1"]), ("rate", ["z1", "h1"], [5, 60, 0, "-1"]),
+           ("rate", ["z1", "h1"], [5, 60, 0, "-1"]), ("rate", ["z1", "h1"], [5, 30, 1, "-1"])]
+    sent, places = merged_rate_hits(ops)
+    assert sent == [("rate", ["z1", "h1"], [5, 60, 1, "-1", 2]), ops[1], ops[3], ops[4], ops[5]]
+    assert places == [(0, 0), (1, -1), (0, 1), (2, -1), (3, -1), (4, 0)]
+    assert merged_rate_hits(ops[3:]) == (ops[3:], None)
+    # another hit on the same key ends a run: the order of hits on a key is kept
+    interleaved = [ops[0], ops[3], ops[0], ("rate", ["z2", "h2"], [5, 60, 1, "-1"]), ops[0]]
+    sent, places = merged_rate_hits(interleaved)
+    assert sent == [ops[0], ops[3], ("rate", ["z1", "h1"], [5, 60, 1, "-1", 2]), interleaved[3]]
+    assert places == [(0, 0), (1, -1), (2, 0), (3, 0), (2, 1)]
+    assert [answer_of([3, 9, 500], k, 2) for k in range(4)] == [
+        [1, 5, 0], [1, 7, 0], [1, 9, 0], [0, 9, 500]]
