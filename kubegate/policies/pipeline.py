@@ -30,7 +30,8 @@ from the subscription and the client address, before any Context is built: the
 pipeline must stream, and its inbound is empty (``admit_all``) or one step with
 a ``head_check`` (a rate limit in its usual form). True: the request goes to the
 backend as it came, the step's effect done; False: only the full run can tell
-(nothing was done). ``SubscriptionGate.admit_head`` asks it.
+(nothing was done); a ``HeadWait``: the verdict comes with its future (the
+refusal response it may give is the whole pipeline's: on-error is empty). ``SubscriptionGate.admit_head`` asks it.
 
 Invariant: a Pipeline is immutable and shared by every request of its operation.
 """

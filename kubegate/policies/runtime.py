@@ -9,7 +9,8 @@ of synchronous steps costs one call per policy. An async step may also have a
 returning the step's result, or a ``Wait`` (a future, and the plain call that
 finishes the step once it is done) when it must wait. A step may also have a
 ``head_check``: its whole effect decided from the subscription and the client
-address alone, before any Context exists (see ``Pipeline.head_check``). An
+address alone, before any Context exists (see ``Pipeline.head_check``), at once
+or, through a ``HeadWait``, when its counter store answers. An
 exception escaping a step is
 wrapped once, by the innermost loop, in ``Located`` naming the step, which is
 how ``context.LastError`` learns its Source, Scope and Path.
@@ -26,7 +27,22 @@ from typing import Any
 from .errors import STOP
 
 StepFn = Callable[[Any], Any]
-HeadCheck = Callable[[str | None, bytes], bool]
+HeadCheck = Callable[[str | None, bytes], "bool | HeadWait"]
+
+
+class HeadWait:
+    """A head check's verdict still to come (a counter store answering later): once
+    ``future`` is done, ``settle(future, arg)`` returns None when the request is
+    admitted (counted), else the response that refuses it, as the step would have
+    (its log line written). ``subscription`` is set by the key check that asked."""
+
+    __slots__ = ("future", "settle", "arg", "subscription")
+
+    def __init__(self, future: Any, settle: Callable[[Any, Any], Any], arg: Any = None) -> None:
+        self.future = future
+        self.settle = settle
+        self.arg = arg
+        self.subscription: str | None = None
 
 
 class Step:
@@ -44,7 +60,8 @@ class Step:
         self.soon = soon  # an async step's plain-call form (result or Wait), if it has one
         # (subscription id or None, client address) -> True when the step admits the
         # request and has done all it would do (a counted hit), False when only the step
-        # itself can tell (it then did nothing); set by the policies that have one
+        # itself can tell (it then did nothing), or a HeadWait; set by the policies
+        # that have one
         self.head_check: HeadCheck | None = None
         self.name = name
         self.path = path

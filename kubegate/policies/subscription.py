@@ -26,7 +26,8 @@ asks ``admit_head`` first, with the key header's value as received, the raw quer
 and the client address: it admits the common cases (a valid, active key in the header; no key
 where none is needed; the chosen pipeline's head check passed, its hit counted)
 without a context being built, and the request is forwarded as on a plain route,
-less the key header. Anything else (a refusal, a limit reached, a key in the
+less the key header (after its counter store's answer, for a head check that
+waits on one). Anything else (a refusal, a limit reached, a key in the
 query, an end date to check) it leaves to the full check (``FULL_CHECK``), having
 counted nothing.
 
@@ -52,7 +53,7 @@ from .context_info import ProductInfo, SubscriptionInfo, UserInfo
 from .errors import STOP
 from .key_guard import KeyGuard
 from .pipeline import INTERNAL_ERROR, JSON, Pipeline, admit_all
-from .runtime import Located, Send, run_block, trace
+from .runtime import HeadWait, Located, Send, run_block, trace
 
 DEFAULT_HEADER = "Ocp-Apim-Subscription-Key"
 DEFAULT_QUERY = "subscription-key"
@@ -133,18 +134,20 @@ class SubscriptionGate:
         leaves a key sent twice to the full check), the raw query and the client
         address, for a gate whose pipelines all have a head check: the subscription
         id (None: none) when the request goes on as it is, the chosen pipeline's head
-        check passed, or FULL_CHECK when only the full check can tell (refusals, a
-        limit reached, a key in the query, a subscription with an end date, an open
-        product's fallback for a bad key). The key header is never forwarded."""
+        check passed; a HeadWait when that check answers later (the request waits for
+        it, then goes on or gets its refusal); or FULL_CHECK when only the full check
+        can tell (refusals, a limit reached, a key in the query, a subscription with
+        an end date, an open product's fallback for a bad key). The key header is
+        never forwarded."""
         if self.query_field in query:
             return FULL_CHECK
         if not key:  # none, or empty: as if none was sent
             if self.open_product is None and self.required:
                 return FULL_CHECK
             check = self.open_pipeline.head_check
-            if check is admit_all or check(None, client_ip):  # type: ignore[misc]
+            if check is admit_all:
                 return None
-            return FULL_CHECK
+            return _verdict(check(None, client_ip), None)  # type: ignore[misc]
         info = self.keys.lookup(key.decode("latin-1"))
         if info is None or info.expires is not None or info.state != "active" \
                 or not self.keys.allows(info, self.api):
@@ -152,9 +155,9 @@ class SubscriptionGate:
         pipeline = self.base if info.product is None else self.products.get(
             info.product, self.base)
         check = pipeline.head_check
-        if check is admit_all or check(info.id, client_ip):  # type: ignore[misc]
+        if check is admit_all:
             return info.id
-        return FULL_CHECK
+        return _verdict(check(info.id, client_ip), info.id)  # type: ignore[misc]
 
     async def execute(self, ctx: Any, send: Send) -> None:
         outcome = self._admit(ctx)
@@ -282,6 +285,17 @@ class SubscriptionGate:
 
 _GUARDED = object()  # see SubscriptionGate._admit
 FULL_CHECK = object()  # see SubscriptionGate._admit_head
+
+
+def _verdict(checked: bool | HeadWait, subscription: str | None) -> str | None | object:
+    """admit_head's answer from a head check's: the subscription, FULL_CHECK, or the
+    HeadWait (naming the subscription)."""
+    if checked is True:
+        return subscription
+    if checked is False:
+        return FULL_CHECK
+    checked.subscription = subscription  # type: ignore[union-attr]
+    return checked
 
 
 def _throttled(wait: int) -> tuple[int, str, str, list[tuple[str, str]]]:

@@ -17,6 +17,7 @@ from kubegate.compile.snapshot import PUBLISHED_HOST
 from kubegate.policies.context import host_and_port
 from kubegate.policies.context_http import Headers, MessageBody, Request, Url
 from kubegate.policies.context_info import ApiInfo, OperationInfo
+from kubegate.policies.runtime import HeadWait
 from kubegate.policies.state import PolicyContext
 from kubegate.policies.subscription import FULL_CHECK
 from kubegate.proxy.errors import NOT_FOUND_MESSAGE, json_error, response_bytes
@@ -28,6 +29,7 @@ from kubegate.proxy.headers import (
     valid_content_length,
     without_fields,
 )
+from kubegate.proxy.held import HeldExchange
 from kubegate.proxy.policy_exchange import PolicyExchange
 
 if TYPE_CHECKING:
@@ -208,6 +210,7 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
     # -- a key check whose policies need no context decides on the raw head (SubscriptionGate)
     pipeline = target.pipeline
     subscription: Any = None  # the admitted subscription's id
+    held: Any = None  # the HeadWait of a verdict still to come
     if pipeline is not None and not (traced or is_upgrade):
         admit = getattr(pipeline, "admit_head", None)
         if admit is not None and pipeline.key_field in server.key_fields:
@@ -219,7 +222,11 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
                     at, key = (index if at == -1 else -2), value
             admitted = admit(key, query, conn.client_ip) if at != -2 else FULL_CHECK
             if admitted is not FULL_CHECK:  # goes on as on a plain route, less the key header
-                subscription = admitted
+                if admitted.__class__ is HeadWait:  # once its counter store answers
+                    held = admitted
+                    subscription = held.subscription
+                else:
+                    subscription = admitted
                 if at >= 0:
                     if copied_as_sent:
                         del fwd[at]
@@ -273,8 +280,13 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
         conn.upgrade_value = upgrade
         lines += (b"connection: upgrade\r\nupgrade: ", upgrade, CRLF)
     lines.append(CRLF)
-    ex = Exchange(conn, pool, b"".join(lines), chunked, head_only,
-                  keep_alive, is_upgrade, version == "1.0", None, max_body or INF)
+    if held is None:
+        ex = Exchange(conn, pool, b"".join(lines), chunked, head_only,
+                      keep_alive, is_upgrade, version == "1.0", None, max_body or INF)
+    else:
+        ex = HeldExchange(conn, pool, b"".join(lines), chunked, head_only,
+                          keep_alive, is_upgrade, version == "1.0", None, max_body or INF)
+        ex.hold(held)
     ex.target = target
     ex.rid = rid
     ex.span = span

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import socket
 from typing import Any
 
+import pytest
+
 from kubegate.proxy.exchange import Exchange
+from kubegate.proxy.held import HeldExchange
 from kubegate.proxy.policy_exchange import PolicyExchange
+from kubegate.services.counters.redis_store import RedisCounterStore
 from tests.proxy.conftest import Rig, make_rig
 from tests.proxy.test_policy_exchange import compiled_rig, policy_with, settle
 
@@ -232,9 +237,11 @@ async def test_policy_requests_leave_no_reference_cycles() -> None:
 
 # -- a lane that waits (Redis counters): the request is decided when the answer comes ----
 def redis_rig(store: Any, calls: int) -> Rig:
-    return compiled_rig(policy_with(f'<rate-limit-by-key calls="{calls}" renewal-period="60" '
-                                    'counter-key="@(context.Request.IpAddress)" />'),
-                        services={"counters": store})
+    """A limit whose counter key needs the context (no head check): the policy lane waits."""
+    return compiled_rig(policy_with(
+        f'<rate-limit-by-key calls="{calls}" renewal-period="60" '
+        'counter-key="@(context.Request.Headers.GetValueOrDefault(&quot;X-Client&quot;, '
+        '&quot;anyone&quot;))" />'), services={"counters": store})
 
 
 async def until(check: Any) -> None:
@@ -271,3 +278,134 @@ async def test_a_client_gone_while_counters_answer_gets_nothing_written(
     rig.client.connection_lost(None)
     await asyncio.sleep(0.1)
     assert pending.paused is None and rig.upstream_sent() == b"" and rig.ct.take() == b""
+
+
+# -- a head check that waits (Redis counters): a held plain exchange, no context ------
+def held_rig(store: Any, policy: str, calls: int = 2) -> Rig:
+    """Key + `policy` (a limit of `calls` per 60 s) on `store`."""
+    from kubegate.compile.snapshot import build_snapshot
+    from kubegate.model.config import Config
+
+    rig = keyed_rig()
+    config = {"apis": [{"name": "orders", "path": "/api", "backend": "http://10.9.9.9:9000/base",
+                        "subscription_required": True,
+                        "policy": policy_with(policy.format(calls=calls)),
+                        "operations": [{"method": "GET", "path": "/items/{id}"},
+                                       {"method": "POST", "path": "/items"}]}],
+              "subscriptions": [{"name": "s", "scope": "all", "primary_key": "k" * 32}]}
+    snapshot = build_snapshot(Config.model_validate(config), services={"counters": store})
+    rig.state.install(snapshot)
+    pool = rig.state.pools.get(snapshot.backends[0])
+    pool.idle[:] = [up for up, _ in reversed(rig.upstreams)]
+    for up, _ in rig.upstreams:
+        up.pool = pool
+    return rig
+
+
+RATE_LIMIT = '<rate-limit calls="{calls}" renewal-period="60" />'
+BY_IP = ('<rate-limit-by-key calls="{calls}" renewal-period="60" '
+         'counter-key="@(context.Request.IpAddress)" />')
+KEYED_GET = b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\n" + KEYED + b"\r\n"
+
+
+def answer(out: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
+    head, _, body = out.partition(b"\r\n\r\n")
+    status, *fields = head.split(b"\r\n")
+    return status, {n.strip().lower(): v.strip() for n, _, v in
+                    (f.partition(b":") for f in fields)}, body
+
+
+@pytest.mark.parametrize("policy", [RATE_LIMIT, BY_IP])
+async def test_a_waiting_limit_holds_a_plain_exchange_then_forwards_or_refuses(
+        redis_counters: Any, policy: str) -> None:
+    """key + limit on Redis: no context; each request waits for its verdict, goes on as
+    a plain exchange (the key taken out), and the one over the limit gets the 429 the
+    policy itself gives (compared with the memory store's, answered by the policy)."""
+    rig = held_rig(redis_counters, policy)
+    for _ in range(2):
+        rig.send(KEYED_GET)
+        assert type(rig.client.queue[0]) is HeldExchange
+        assert rig.upstream_sent() == b""  # nothing before the verdict
+        await until(lambda: rig.upstreams[0][1].data)
+        sent = rig.upstream_sent()
+        assert sent.startswith(b"GET /base/items/1") and b"subscription-key" not in sent.lower()
+        rig.reply(OK)
+        assert rig.ct.take().endswith(b"ok")
+    rig.send(KEYED_GET)
+    await until(lambda: rig.ct.data)
+    status, fields, body = answer(rig.ct.take())
+    assert rig.upstream_sent() == b""
+    reference = keyed_rig(policy_with(policy.format(calls=0)))  # the policy's own refusal
+    reference.send(KEYED_GET)
+    await settle()
+    expected = answer(reference.ct.take())
+    assert (status, body) == (expected[0], expected[2])
+    assert status.startswith(b"HTTP/1.1 429")
+    assert fields.keys() == expected[1].keys() and fields[b"retry-after"] in (b"59", b"60")
+    assert {key[3] for key in rig.state.metrics.series} == {"static:s"}
+    assert rig.client.transport is not None and not rig.ct.closed  # keep-alive goes on
+
+
+async def test_held_exchanges_of_a_pipelined_run_answer_in_order(redis_counters: Any) -> None:
+    rig = held_rig(redis_counters, RATE_LIMIT, calls=1)
+    rig.send(KEYED_GET + KEYED_GET)
+    await until(lambda: rig.upstreams[0][1].data)
+    await asyncio.sleep(0.05)
+    assert rig.ct.take() == b""  # the second's 429 waits for the first's response
+    rig.reply(OK)
+    out = rig.ct.take()
+    assert out.startswith(b"HTTP/1.1 200") and out.index(b"HTTP/1.1 429") > out.index(b"ok")
+    assert rig.upstream_sent().count(b"GET ") == 1
+
+
+async def test_a_held_request_body_is_buffered_then_forwarded_or_discarded(
+        redis_counters: Any) -> None:
+    rig = held_rig(redis_counters, RATE_LIMIT, calls=1)
+    post = b"POST /api/items HTTP/1.1\r\nHost: gw\r\n" + KEYED + b"Content-Length: 10\r\n\r\n"
+    rig.send(post + b"first")
+    await until(lambda: rig.upstreams[0][1].data)
+    assert rig.upstream_sent().endswith(b"\r\n\r\nfirst")
+    rig.send(b"-half")
+    assert rig.upstream_sent() == b"-half"
+    rig.reply(OK)
+    assert rig.ct.take().endswith(b"ok")
+    rig.send(post + b"12345")  # over the limit, its body not complete
+    await until(lambda: rig.ct.data)
+    assert rig.ct.take().startswith(b"HTTP/1.1 429") and rig.ct.closed
+    assert rig.upstream_sent() == b""
+
+
+async def test_a_client_gone_while_a_held_exchange_waits_gets_nothing(
+        redis_counters: Any) -> None:
+    rig = held_rig(redis_counters, RATE_LIMIT)
+    rig.send(KEYED_GET)
+    held = rig.client.queue[0]
+    assert isinstance(held, HeldExchange)
+    rig.client.connection_lost(None)
+    await asyncio.sleep(0.1)
+    assert not held.deciding and rig.upstream_sent() == b"" and rig.ct.take() == b""
+
+
+@pytest.mark.parametrize(("mode", "status"), [("fail-open", b"HTTP/1.1 200"),
+                                              ("fail-closed", b"HTTP/1.1 503")])
+async def test_a_held_exchange_follows_the_fail_mode_when_redis_is_away(
+        mode: str, status: bytes) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store = RedisCounterStore.from_url(f"redis://127.0.0.1:{port}/0", timeout=0.1)
+    try:
+        rig = held_rig(store, f'<rate-limit calls="5" renewal-period="60" '
+                              f'fail-mode="{mode}" />'.replace("{", "{{").replace("}", "}}"))
+        rig.send(KEYED_GET)
+        assert type(rig.client.queue[0]) is HeldExchange
+        if mode == "fail-open":
+            await until(lambda: rig.upstreams[0][1].data)
+            rig.reply(OK)
+        await until(lambda: rig.ct.data)
+        out = rig.ct.take()
+        assert out.startswith(status), out
+        if mode == "fail-closed":
+            assert b"store is unavailable" in out and rig.upstream_sent() == b""
+    finally:
+        await store.close()

@@ -27,17 +27,19 @@ from kubegate.model.policy import PolicyElement
 from kubegate.services.counters import (
     Expression,
     Headers,
+    LimitResponse,
     RateDecision,
     parse_rate_limit,
     parse_rate_limit_by_key,
     rate_limit_exceeded,
+    store_unavailable,
 )
 from kubegate.services.counters.base import check_rate_args
 from kubegate.services.counters.schema import MAX_RATE_PERIOD
 
 from ..compiler import Compiler
 from ..registry import register
-from ..runtime import Step, Wait, trace
+from ..runtime import HeadCheck, HeadWait, Step, Wait, trace
 from . import limits_quota  # noqa: F401  (registers quota, quota-by-key)
 from ._util import to_text
 from .limits_common import (
@@ -48,6 +50,8 @@ from .limits_common import (
     compiled,
     counter_store,
     fail_mode,
+    log_rejected,
+    log_unavailable,
     nested,
     parse_spec,
     reads_response,
@@ -95,11 +99,50 @@ def usual(store: Any, calls: Any, period: Any, count: Any) -> bool:
     verdict alone (``admit_now``), and fixed arguments it accepts (checked here once)."""
     if getattr(store, "admit_now", None) is None or getattr(store, "hit_rate_now", None) is None:
         return False
+    return valid_rate(calls, period, count)
+
+
+def valid_rate(calls: Any, period: Any, count: Any) -> bool:
+    """Fixed limit arguments every store accepts (checked once, at compile time)."""
     try:
         check_rate_args(calls, period, count)
     except (TypeError, ValueError):
         return False
     return True
+
+
+HeadKey = Callable[[str | None, bytes], "str | bool"]
+
+
+def waiting_head_check(later: Any, mode: Any, policy: str, where: tuple[str, str],
+                       key_of: HeadKey, calls: int, period: int, count: int,
+                       headers: Headers) -> HeadCheck:
+    """The head check of a usual-form limit on a store that answers through futures
+    (Redis): ``key_of(subscription, client_ip)`` gives the counter key to hit now (or
+    True: nothing to count; False: only the policy can tell), and the request waits
+    for the verdict: admitted, or the 429 (503 when the store is unreachable under
+    fail-closed) the policy would answer, logged as it logs it."""
+    api, operation = where
+    limit = f"{calls}/{period}s"
+
+    def settle(future: Any, arg: tuple[str, str | None]) -> LimitResponse | None:
+        key, subscription = arg
+        decision = later.rate_decision(future, calls, mode)
+        if decision.allowed:
+            return None
+        if decision.unavailable:
+            log_unavailable(policy, api, operation, key)
+            return store_unavailable(decision.message)
+        log_rejected(policy, api, operation, subscription, key, limit, 429)
+        return rate_limit_exceeded(decision.retry_after_s, headers.retry_after_header_name)
+
+    def head_check(subscription: str | None, client_ip: bytes) -> bool | HeadWait:
+        key = key_of(subscription, client_ip)
+        if key.__class__ is bool:
+            return key  # type: ignore[return-value]
+        return HeadWait(later.hit_rate_soon(key, calls, period, count), settle,
+                        (key, subscription))
+    return head_check
 
 
 def quiet(headers: Headers) -> bool:
@@ -187,8 +230,17 @@ def compile_rate_limit(el: PolicyElement, c: Compiler, path: str) -> Step | None
             waited = futures[0] if len(futures) == 1 else asyncio.gather(
                 *futures, return_exceptions=True)
             return Wait(waited, finished, (limits, futures))
-    return c.step(el, path, run, is_async=True, soon=soon, calls=spec.calls,
+    step = c.step(el, path, run, is_async=True, soon=soon, calls=spec.calls,
                   period=spec.renewal_period, nested=len(apis))
+    api, operation = c.env.api_id, c.env.operation_id
+    if later is not None and not apis and quiet(spec.headers) and api is not None \
+            and operation is not None and valid_rate(spec.calls, spec.renewal_period, 1):
+        tail = f":{scope_tag_of(scope, api, operation)}"
+        step.head_check = waiting_head_check(
+            later, mode, "rate-limit", (api, operation),
+            lambda subscription, _: "rl:" + subscription + tail if subscription else True,
+            spec.calls, spec.renewal_period, 1, spec.headers)
+    return step
 
 
 def head_counter_key(counter_key: Any) -> Callable[[str | None, bytes], str | None] | None:
@@ -303,4 +355,14 @@ def compile_rate_limit_by_key(el: PolicyElement, c: Compiler, path: str) -> Step
         def soon(ctx: Any) -> Wait:
             limit, cost = hit(ctx)
             return Wait(later.hit_rate_soon(*limit, cost), answered, limit)
-    return c.step(el, path, run, is_async=True, soon=soon, deferred=deferred)
+    step = c.step(el, path, run, is_async=True, soon=soon, deferred=deferred)
+    key_at_head = head_counter_key(spec.counter_key)
+    if later is not None and key_at_head is not None and plain and fixed is not None \
+            and quiet(spec.headers) and not deferred and valid_rate(*fixed, spec.increment_count):
+        key_or_none = key_at_head
+        step.head_check = waiting_head_check(
+            later, mode, "rate-limit-by-key",
+            (c.env.api_id or "-", c.env.operation_id or "-"),
+            lambda subscription, client_ip: key_or_none(subscription, client_ip) or False,
+            *fixed, spec.increment_count, spec.headers)  # type: ignore[arg-type]
+    return step

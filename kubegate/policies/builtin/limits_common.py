@@ -156,21 +156,27 @@ def rejected(ctx: Any, policy: str, counter: str, limit: str, response: LimitRes
              reason: str, message: str) -> PolicyFailure:
     """Log the rejection (API, operation, subscription, counter key, limit) and build
     the failure that sends ``response``."""
-    api, op = who(ctx)
-    log.info("%s rejected request: api=%s operation=%s subscription=%s key=%s limit=%s "
-             "status=%d", policy, api, op, subscription_id(ctx) or "-", counter, limit,
-             response.status)
+    log_rejected(policy, *who(ctx), subscription_id(ctx), counter, limit, response.status)
     return PolicyFailure(response.status, reason, message, headers=list(response.headers),
                          body=response.body, source=policy)
 
 
+def log_rejected(policy: str, api: str, operation: str, subscription: str | None,
+                 counter: str, limit: str, status: int) -> None:
+    log.info("%s rejected request: api=%s operation=%s subscription=%s key=%s limit=%s "
+             "status=%d", policy, api, operation, subscription or "-", counter, limit, status)
+
+
 def unavailable(ctx: Any, policy: str, counter: str, message: str) -> PolicyFailure:
-    api, op = who(ctx)
-    log.warning("%s: counter store unavailable, fail-closed: api=%s operation=%s key=%s",
-                policy, api, op, counter)
+    log_unavailable(policy, *who(ctx), counter)
     resp = store_unavailable(message)
     return PolicyFailure(503, "CounterStoreUnavailable", message, headers=list(resp.headers),
                          body=resp.body, source=policy)
+
+
+def log_unavailable(policy: str, api: str, operation: str, counter: str) -> None:
+    log.warning("%s: counter store unavailable, fail-closed: api=%s operation=%s key=%s",
+                policy, api, operation, counter)
 
 
 def add_response_header(ctx: Any, name: str | None, value: int) -> None:
