@@ -124,11 +124,14 @@ def waiting_head_check(later: Any, mode: Any, policy: str, where: tuple[str, str
     fail-closed) the policy would answer, logged as it logs it."""
     api, operation = where
     limit = f"{calls}/{period}s"
+    admitted = getattr(later, "rate_admitted", lambda future: False)
 
     def settle(future: Any, arg: tuple[str, str | None]) -> LimitResponse | None:
+        if admitted(future):
+            return None
         key, subscription = arg
         decision = later.rate_decision(future, calls, mode)
-        if decision.allowed:
+        if decision.allowed:  # (fail-open)
             return None
         if decision.unavailable:
             log_unavailable(policy, api, operation, key)

@@ -111,7 +111,7 @@ def answer_of(answer: Any, place: int, cost: int) -> Any:
     sent alone, in order: (allowed, total after it, retry_ms)."""
     if isinstance(answer, BaseException):
         return answer
-    admitted, total, retry_ms = (int(x) for x in answer)
+    admitted, total, retry_ms = answer  # integer replies
     if place < admitted:
         return [1, total - (admitted - 1 - place) * cost, 0]
     return [0, total, retry_ms]
@@ -293,6 +293,12 @@ class RedisCounterStore:
                 return self._rate_failed(error, limit, fail_mode)
             raise error
         return _rate(done.result(), limit)
+
+    @staticmethod
+    def rate_admitted(done: asyncio.Future[Any]) -> bool:
+        """Whether a finished `hit_rate_soon` future admitted its hit (the common
+        answer, read without making a decision; False: ask `rate_decision`)."""
+        return done.exception() is None and done.result()[0] == 1
 
     def _rate_failed(self, exc: BaseException, limit: int, fail_mode: FailMode) -> RateDecision:
         return failed(exc, fail_mode, self.stats, "rate-limit", lambda: open_rate(limit),
