@@ -24,7 +24,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, Protocol, TypeVar
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
 FailMode = Literal["fail-open", "fail-closed"]
 FAIL_OPEN: FailMode = "fail-open"
@@ -157,6 +157,19 @@ def failed(exc: BaseException, mode: FailMode, stats: FailureStats, what: str,
     if mode == FAIL_OPEN:
         return on_open()
     return on_closed(f"Rate limit and quota store is unavailable ({stats.last_error}).")
+
+
+def soon_decision(done: Any, limit: int, fail_mode: FailMode, stats: FailureStats,
+                  read: Callable[[Any], RateDecision]) -> RateDecision:
+    """The decision of a finished `hit_rate_soon` future (of a store answering through
+    futures): `read(answer)`, or the fail-mode decision when the store failed."""
+    error = done.exception()
+    if error is not None:
+        if isinstance(error, STORE_FAILURES):
+            return failed(error, fail_mode, stats, "rate-limit", lambda: open_rate(limit),
+                          lambda m: closed_rate(limit, m))
+        raise error
+    return read(done.result())
 
 
 def open_rate(limit: int) -> RateDecision:

@@ -41,6 +41,7 @@ from .base import (
     guarded,
     open_quota,
     open_rate,
+    soon_decision,
 )
 from .batch import Coalescer
 from .core import CounterCore
@@ -217,6 +218,24 @@ class HostCounterClient:
             return RateDecision(a, rem, retry, total)
         return await guarded(call, fail_mode, self.stats, "rate-limit",
                              lambda: open_rate(limit), lambda m: closed_rate(limit, m))
+
+    def hit_rate_soon(self, key: str, limit: int, period_s: int, cost: int = 1, *,
+                      now: float | None = None) -> asyncio.Future[Any]:
+        """`hit_rate` without awaiting: the future of the raw answer (it always
+        completes, within about two timeouts); `rate_decision` reads it once done."""
+        check_rate_args(limit, period_s, cost)
+        return self.batcher.enqueue(["r", key, limit, period_s, cost, now])
+
+    def rate_decision(self, done: asyncio.Future[Any], limit: int,
+                      fail_mode: FailMode = DEFAULT_FAIL_MODE) -> RateDecision:
+        """The decision of a finished `hit_rate_soon` future, as `hit_rate` returns it."""
+        return soon_decision(done, limit, fail_mode, self.stats, lambda a: RateDecision(*a))
+
+    @staticmethod
+    def rate_admitted(done: asyncio.Future[Any]) -> bool:
+        """Whether a finished `hit_rate_soon` future admitted its hit (False: ask
+        `rate_decision`)."""
+        return done.exception() is None and done.result()[0] is True
 
     async def hit_quota(
         self, key: str, calls: int | None, bandwidth_kb: int | None, period_s: int,

@@ -50,6 +50,7 @@ from .base import (
     guarded,
     open_quota,
     open_rate,
+    soon_decision,
 )
 from .batch import Coalescer
 from .resp import ReplyError, RespClient
@@ -287,12 +288,7 @@ class RedisCounterStore:
     def rate_decision(self, done: asyncio.Future[Any], limit: int,
                       fail_mode: FailMode = DEFAULT_FAIL_MODE) -> RateDecision:
         """The decision of a finished `hit_rate_soon` future, as `hit_rate` returns it."""
-        error = done.exception()
-        if error is not None:
-            if isinstance(error, STORE_FAILURES):
-                return self._rate_failed(error, limit, fail_mode)
-            raise error
-        return _rate(done.result(), limit)
+        return soon_decision(done, limit, fail_mode, self.stats, lambda a: _rate(a, limit))
 
     @staticmethod
     def rate_admitted(done: asyncio.Future[Any]) -> bool:

@@ -177,3 +177,19 @@ def test_admit_is_hit_rates_verdict_with_the_same_recording() -> None:
     for key in "abc":
         assert list(by_admit._logs[key].entries) == list(by_hit._logs[key].entries)
         assert by_admit._logs[key].total == by_hit._logs[key].total
+
+
+async def test_futures_of_hits_decide_like_awaited_hits(store: CounterStore) -> None:
+    """The stores that answer through futures (host, Redis): hit_rate_soon's futures,
+    read by rate_decision and rate_admitted, decide as hit_rate does."""
+    soon = getattr(store, "hit_rate_soon", None)
+    if soon is None:
+        assert isinstance(store, MemoryCounterStore)  # answers in the caller instead
+        return
+    futures = [soon("f-soon", 3, 10, now=T0 + t) for t in (0, 1, 2, 3)]
+    awaited = [await store.hit_rate("f-awaited", 3, 10, now=T0 + t) for t in (0, 1, 2, 3)]
+    for future in futures:
+        await future
+    decided = [store.rate_decision(f, 3) for f in futures]  # type: ignore[attr-defined]
+    assert decided == awaited
+    assert [store.rate_admitted(f) for f in futures] == [True, True, True, False]  # type: ignore[attr-defined]
