@@ -147,7 +147,8 @@ class SubscriptionGate:
             check = self.open_pipeline.head_check
             if check is admit_all:
                 return None
-            return _verdict(check(None, client_ip), None)  # type: ignore[misc]
+            checked = check(None, client_ip)  # type: ignore[misc]
+            return None if checked is True else _verdict(checked, None)
         info = self.keys.lookup(key.decode("latin-1"))
         if info is None or info.expires is not None or info.state != "active" \
                 or not self.keys.allows(info, self.api):
@@ -157,7 +158,8 @@ class SubscriptionGate:
         check = pipeline.head_check
         if check is admit_all:
             return info.id
-        return _verdict(check(info.id, client_ip), info.id)  # type: ignore[misc]
+        checked = check(info.id, client_ip)  # type: ignore[misc]
+        return info.id if checked is True else _verdict(checked, info.id)
 
     async def execute(self, ctx: Any, send: Send) -> None:
         outcome = self._admit(ctx)
@@ -288,10 +290,8 @@ FULL_CHECK = object()  # see SubscriptionGate._admit_head
 
 
 def _verdict(checked: bool | HeadWait, subscription: str | None) -> str | None | object:
-    """admit_head's answer from a head check's: the subscription, FULL_CHECK, or the
+    """admit_head's answer from a head check's other than True: FULL_CHECK, or the
     HeadWait (naming the subscription)."""
-    if checked is True:
-        return subscription
     if checked is False:
         return FULL_CHECK
     checked.subscription = subscription  # type: ignore[union-attr]

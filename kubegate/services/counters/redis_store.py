@@ -283,7 +283,8 @@ class RedisCounterStore:
         completes, within about two timeouts); `rate_decision` reads it once done."""
         check_rate_args(limit, period_s, cost)
         z, h, _ = self.keys_for(key)
-        return self.batcher.enqueue(("rate", [z, h], [limit, period_s, cost, _now(now)]))
+        return self.batcher.enqueue(("rate", [z, h], [limit, period_s, cost,
+                                                      "-1" if now is None else repr(float(now))]))
 
     def rate_decision(self, done: asyncio.Future[Any], limit: int,
                       fail_mode: FailMode = DEFAULT_FAIL_MODE) -> RateDecision:
