@@ -56,6 +56,9 @@ class HeldExchange(Exchange):
         else:
             if refusal is not None:
                 self._answer(refusal.status, refusal.headers, refusal.body)
+                if refusal.status == 429:  # a limit refused (a 503: the store failed)
+                    api = self.target.api if self.target is not None else "-"
+                    self.conn.server.metrics.reject(api, "rate-limit")
         if self.wanted:
             Exchange.start(self)
 

@@ -53,6 +53,11 @@ MAX_TRACE = 8000  # bytes of JSON in the x-kubegate-trace response header
 INF = float("inf")
 
 
+# a limit's refusal reason -> the kind counted by kubegate_limit_rejections_total
+REFUSALS = {"RateLimitExceeded": "rate-limit", "QuotaExceeded": "quota",
+            "ConcurrencyLimitExceeded": "concurrency"}
+
+
 def streamable(pipeline: Any) -> bool:
     """True when nothing after forwarding looks at the response (``streams``: every
     backend step is a plain forward-request, outbound and on-error are empty, in every
@@ -428,6 +433,13 @@ class PolicyExchange:
         return backend
 
     def _response_bytes(self, response: Response) -> bytes:
+        """The policies' answer as bytes (made once per answered request: a limit's
+        refusal is counted here)."""
+        error = self.ctx.LastError
+        if error is not None:
+            kind = REFUSALS.get(getattr(error, "Reason", None))
+            if kind is not None:
+                self.conn.server.metrics.reject(self.target.api, kind)
         status = self.status = int(response.StatusCode)
         body = response.Body.content or b""
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason(status))]

@@ -214,6 +214,21 @@ async def test_a_limit_on_the_raw_head_forwards_plainly_and_refuses_through_the_
     assert out.startswith(b"HTTP/1.1 429") and b"Retry-After: " in out
     assert b"Rate limit is exceeded" in out and rig.upstream_sent() == b""
     assert {key[3] for key in rig.state.metrics.series} == {"static:s"}
+    assert rig.state.metrics.rejections == {("orders", "rate-limit"): 1}
+
+
+async def test_a_quota_refusal_is_counted_as_a_limit_rejection() -> None:
+    rig = keyed_rig(policy_with('<quota calls="1" renewal-period="3600" />'))
+    request = b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\n" + KEYED + b"\r\n"
+    rig.send(request)
+    await settle()
+    rig.upstream_sent()
+    rig.reply(OK)
+    assert rig.ct.take().endswith(b"ok") and rig.state.metrics.rejections == {}
+    rig.send(request)
+    await settle()
+    assert rig.ct.take().startswith(b"HTTP/1.1 403")
+    assert rig.state.metrics.rejections == {("orders", "quota"): 1}
 
 
 async def test_policy_requests_leave_no_reference_cycles() -> None:
@@ -343,6 +358,7 @@ async def test_a_waiting_limit_holds_a_plain_exchange_then_forwards_or_refuses(
     assert status.startswith(b"HTTP/1.1 429")
     assert fields.keys() == expected[1].keys() and fields[b"retry-after"] in (b"59", b"60")
     assert {key[3] for key in rig.state.metrics.series} == {"static:s"}
+    assert rig.state.metrics.rejections == {("orders", "rate-limit"): 1}
     assert rig.client.transport is not None and not rig.ct.closed  # keep-alive goes on
 
 
@@ -407,5 +423,6 @@ async def test_a_held_exchange_follows_the_fail_mode_when_redis_is_away(
         assert out.startswith(status), out
         if mode == "fail-closed":
             assert b"store is unavailable" in out and rig.upstream_sent() == b""
+        assert rig.state.metrics.rejections == {}  # the store failed, not the client
     finally:
         await store.close()
