@@ -437,7 +437,7 @@ class PolicyExchange:
         refusal is counted here)."""
         error = self.ctx.LastError
         if error is not None:
-            kind = REFUSALS.get(getattr(error, "Reason", None))
+            kind = REFUSALS.get(getattr(error, "Reason", ""))
             if kind is not None:
                 self.conn.server.metrics.reject(self.target.api, kind)
         status = self.status = int(response.StatusCode)
