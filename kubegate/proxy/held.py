@@ -20,8 +20,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kubegate.policies.pipeline import INTERNAL_ERROR, JSON
 from kubegate.policies.runtime import HeadWait
-from kubegate.proxy.errors import json_error, response_bytes
+from kubegate.proxy.errors import response_bytes
 from kubegate.proxy.exchange import Exchange
 
 log = logging.getLogger("kubegate.proxy")
@@ -51,8 +52,7 @@ class HeldExchange(Exchange):
             refusal = wait.settle(future, wait.arg)
         except Exception:  # noqa: BLE001 - a bug must answer 500, not leave the client hanging
             log.exception("rate-limit verdict failed")
-            self._answer(500, None, json_error(500, "Internal server error",
-                                               keep_alive=False, head_only=self.head_request))
+            self._answer(500, JSON, INTERNAL_ERROR)
         else:
             if refusal is not None:
                 self._answer(refusal.status, refusal.headers, refusal.body)
@@ -67,15 +67,12 @@ class HeldExchange(Exchange):
         discarded (the connection closes after it unless it was complete)."""
         self.status = status
         self.keep_alive = self.keep_alive and self.req_done
-        if headers is None:
-            self.local = body
-        else:
-            fields = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers]
-            if self.rid is not None:  # as on every response (observability.request_id_header)
-                fields.append((self.conn.server.rid_header.encode("latin-1"), self.rid))
-            self.local = response_bytes(status, body, keep_alive=self.keep_alive,
-                                        content_type=b"", head_only=self.head_request,
-                                        headers=fields)
+        fields = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers]
+        if self.rid is not None:  # as on every response (observability.request_id_header)
+            fields.append((self.conn.server.rid_header.encode("latin-1"), self.rid))
+        self.local = response_bytes(status, body, keep_alive=self.keep_alive,
+                                    content_type=b"", head_only=self.head_request,
+                                    headers=fields)
         if self.buffered:
             self.buffer.clear()
             self.buffered = 0

@@ -426,3 +426,21 @@ async def test_a_held_exchange_follows_the_fail_mode_when_redis_is_away(
         assert rig.state.metrics.rejections == {}  # the store failed, not the client
     finally:
         await store.close()
+
+
+async def test_a_failing_verdict_answers_500_and_the_connection_goes_on(
+        redis_counters: Any) -> None:
+    rig = held_rig(redis_counters, RATE_LIMIT)
+    rig.send(KEYED_GET)
+    held = rig.client.queue[0]
+    assert isinstance(held, HeldExchange)
+
+    def broken(future: Any, arg: Any) -> None:
+        raise RuntimeError("a bug")
+    held.wait.settle = broken
+    await until(lambda: rig.ct.data)
+    out = rig.ct.take()
+    assert out.startswith(b"HTTP/1.1 500") and b"Internal server error" in out
+    assert rig.upstream_sent() == b"" and not rig.ct.closed
+    rig.send(KEYED_GET)  # the connection still serves
+    await until(lambda: rig.upstreams[0][1].data)
