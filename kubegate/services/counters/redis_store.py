@@ -81,8 +81,15 @@ def merged_rate_hits(ops: list[Op]) -> tuple[list[Op], list[tuple[int, int]] | N
     sent: list[Op] = []
     places: list[tuple[int, int]] = []
     counts: list[int] = []
+    last: Op | None = None  # the operation before, when its run is still open
+    at = 0  # ... and that run's index in `sent`
     for op in ops:
         name, op_keys, args = op
+        if last is not None and args == last[2] and op_keys[0] == last[1][0] and name == "rate":
+            places.append((at, counts[at]))  # the same hit again (the usual batch)
+            counts[at] += 1
+            continue
+        last = None
         place = -1
         if name == "rate":
             z = op_keys[0]
@@ -95,9 +102,11 @@ def merged_rate_hits(ops: list[Op]) -> tuple[list[Op], list[tuple[int, int]] | N
                 if i is not None:
                     places.append((i, counts[i]))
                     counts[i] += 1
+                    last, at = op, i
                     continue
                 first[ident], runs[z] = len(sent), ident
                 place = 0
+                last, at = op, len(sent)
         places.append((len(sent), place))
         sent.append(op)
         counts.append(1)
@@ -107,15 +116,25 @@ def merged_rate_hits(ops: list[Op]) -> tuple[list[Op], list[tuple[int, int]] | N
             for i, (name, op_keys, args) in enumerate(sent)], places
 
 
-def answer_of(answer: Any, place: int, cost: int) -> Any:
-    """The RATE answer for the hit at `place` among n identical ones, as if each had been
-    sent alone, in order: (allowed, total after it, retry_ms)."""
+def run_answers(answer: Any, n: int, cost: int) -> list[Any]:
+    """The RATE answers of n identical hits sent as one, as if each had been sent alone,
+    in order: (allowed, total after it, retry_ms) each."""
     if isinstance(answer, BaseException):
-        return answer
+        return [answer] * n
     admitted, total, retry_ms = answer  # integer replies
-    if place < admitted:
-        return [1, total - (admitted - 1 - place) * cost, 0]
-    return [0, total, retry_ms]
+    return [[1, total - (admitted - 1 - k) * cost, 0] if k < admitted else [0, total, retry_ms]
+            for k in range(n)]
+
+
+def answers_of(ops: list[Op], sent: list[Op], places: list[tuple[int, int]],
+               answers: list[Any]) -> list[Any]:
+    """Each of `ops`' answer from the answers to `sent` (see merged_rate_hits)."""
+    if len(sent) == 1:  # one run: every operation was the same hit
+        return run_answers(answers[0], len(ops), ops[0][2][2])
+    per_run = [run_answers(answer, args[4] if len(args) > 4 else 1, args[2])
+               if name == "rate" else None
+               for (name, _, args), answer in zip(sent, answers, strict=True)]
+    return [answers[i] if k < 0 else per_run[i][k] for i, k in places]  # type: ignore[index]
 
 
 def make_redis_client(
@@ -238,10 +257,7 @@ class RedisCounterStore:
             keys += op_keys
             argv += (_KIND[name], len(op_keys), len(args), *args)
         answers = await self._batch_call(keys, argv)
-        if places is None:
-            return answers
-        return [answer_of(answers[i], k, args[2]) if k >= 0 else answers[i]
-                for (i, k), (_, _, args) in zip(places, ops, strict=True)]
+        return answers if places is None else answers_of(ops, sent, places, answers)
 
     async def _batch_call(self, keys: list[str], argv: list[Any]) -> list[Any]:
         direct = self.direct

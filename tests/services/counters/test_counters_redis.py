@@ -282,7 +282,7 @@ async def test_identical_hits_merged_in_a_batch_decide_as_if_sent_one_by_one(
 
 
 def test_only_identical_counted_rate_hits_are_merged() -> None:
-    from kubegate.services.counters.redis_store import answer_of, merged_rate_hits
+    from kubegate.services.counters.redis_store import answers_of, merged_rate_hits, run_answers
     ops = [("rate", ["z1", "h1"], [5, 60, 1, "-1"]), ("quota", ["q"], [1]),
            ("rate", ["z1", "h1"], [5, 60, 1, "-1"]), ("rate", ["z1", "h1"], [5, 60, 0, "-1"]),
            ("rate", ["z1", "h1"], [5, 60, 0, "-1"]), ("rate", ["z1", "h1"], [5, 30, 1, "-1"])]
@@ -295,5 +295,12 @@ def test_only_identical_counted_rate_hits_are_merged() -> None:
     sent, places = merged_rate_hits(interleaved)
     assert sent == [ops[0], ops[3], ("rate", ["z1", "h1"], [5, 60, 1, "-1", 2]), interleaved[3]]
     assert places == [(0, 0), (1, -1), (2, 0), (3, 0), (2, 1)]
-    assert [answer_of([3, 9, 500], k, 2) for k in range(4)] == [
-        [1, 5, 0], [1, 7, 0], [1, 9, 0], [0, 9, 500]]
+    assert run_answers([3, 9, 500], 4, 2) == [[1, 5, 0], [1, 7, 0], [1, 9, 0], [0, 9, 500]]
+    sent, places = merged_rate_hits(interleaved)
+    assert places is not None
+    assert answers_of(interleaved, sent, places, [[1, 1, 0], [1, 1, 0], [2, 3, 0], [0, 5, 9]]) \
+        == [[1, 1, 0], [1, 1, 0], [1, 2, 0], [0, 5, 9], [1, 3, 0]]
+    same = [ops[0]] * 3
+    sent, places = merged_rate_hits(same)
+    assert sent == [("rate", ["z1", "h1"], [5, 60, 1, "-1", 3])] and places is not None
+    assert answers_of(same, sent, places, [[2, 5, 700]]) == [[1, 4, 0], [1, 5, 0], [0, 5, 700]]
