@@ -32,8 +32,9 @@ query, an end date to check) it leaves to the full check (``FULL_CHECK``), havin
 counted nothing.
 
 Invariants: a gate is immutable and shared by every request of its operation (but
-for its cache of the context objects of admitted keys, which only ever adds entries
-equal to those it would make again);
+for its caches of the context objects and the head decisions of admitted keys, which
+only ever add entries equal to those it would make again, the latter valid for one
+generation of the key index);
 it never touches the store (the key index is refreshed elsewhere) and never
 reads the clock except through ``ctx.now()``.
 """
@@ -77,7 +78,7 @@ class SubscriptionGate:
     __slots__ = ("api", "keys", "base", "products", "open_product", "open_pipeline",
                  "required", "header", "query", "needs_request_body", "needs_response_body",
                  "guard", "_contexts", "streams", "lane", "admit_head", "key_field",
-                 "query_field")
+                 "query_field", "_heads")
 
     def __init__(self, api: str, keys: KeyLookup, base: Pipeline, *, required: bool,
                  products: Mapping[str, Pipeline] | None = None,
@@ -104,6 +105,9 @@ class SubscriptionGate:
         # no policy acts on the request beyond what its head check does (see admit_head)
         bare = all(p.head_check is not None for p in every)
         self.admit_head = self._admit_head if bare else None
+        # raw key -> (key index generation, subscription id, head check) of an admitted
+        # key without an end date: valid while the index keeps that generation
+        self._heads: dict[bytes, tuple[object, str, Any]] = {}
         self.key_field = header.lower().encode("latin-1")  # the key header, as the parser gives it
         self.query_field = query.encode("latin-1")
 
@@ -149,17 +153,25 @@ class SubscriptionGate:
                 return None
             checked = check(None, client_ip)  # type: ignore[misc]
             return None if checked is True else _verdict(checked, None)
-        info = self.keys.lookup(key.decode("latin-1"))
-        if info is None or info.expires is not None or info.state != "active" \
-                or not self.keys.allows(info, self.api):
-            return FULL_CHECK
-        pipeline = self.base if info.product is None else self.products.get(
-            info.product, self.base)
-        check = pipeline.head_check
+        generation = getattr(self.keys, "generation", None)
+        known = self._heads.get(key)
+        if known is not None and known[0] is generation and generation is not None:
+            subscription, check = known[1], known[2]
+        else:
+            info = self.keys.lookup(key.decode("latin-1"))
+            if info is None or info.expires is not None or info.state != "active" \
+                    or not self.keys.allows(info, self.api):
+                return FULL_CHECK
+            subscription = info.id
+            check = (self.base if info.product is None else self.products.get(
+                info.product, self.base)).head_check
+            if len(self._heads) >= 4096:
+                self._heads.clear()
+            self._heads[key] = (generation, subscription, check)
         if check is admit_all:
-            return info.id
-        checked = check(info.id, client_ip)  # type: ignore[misc]
-        return info.id if checked is True else _verdict(checked, info.id)
+            return subscription
+        checked = check(subscription, client_ip)  # type: ignore[misc]
+        return subscription if checked is True else _verdict(checked, subscription)
 
     async def execute(self, ctx: Any, send: Send) -> None:
         outcome = self._admit(ctx)

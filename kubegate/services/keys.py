@@ -190,6 +190,9 @@ class KeyIndex:
         # runs in a thread): a key found in an old index is never kept in a new one
         self._current: tuple[dict[str, SubscriptionInfo], dict[str, SubscriptionInfo]] = (
             keys, {})
+        self.generation: object = self._current
+        """A new object whenever the index is rebuilt: what a caller derived from
+        lookups holds while this is the same object (SubscriptionGate.admit_head)."""
 
     def load(self) -> int:
         """Synchronous full load from the source; returns the version loaded. Raises on failure."""

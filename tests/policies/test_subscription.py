@@ -535,3 +535,26 @@ def test_no_head_check_without_a_synchronous_store_or_an_operation() -> None:
         hit_rate_now = None  # type: ignore[assignment]  # answers only by awaiting
     assert limited_gate(LIMITS["rate-limit"], store=Later()).admit_head is None
     assert limited_gate(LIMITS["rate-limit"], operation=None).admit_head is None
+
+
+def test_admit_head_remembers_a_key_only_for_one_generation_of_the_index() -> None:
+    """A decided key is remembered (no second lookup); once the index is rebuilt (here:
+    the subscription was suspended in the store) it is decided again."""
+    from kubegate.services.keys import KeyIndex
+    from tests.services.test_keys import Entry, FakeSource, h
+
+    source = FakeSource(entries=[Entry("s3", "ops", "all", h("p3"), h("s3"))])
+    index = KeyIndex(source)
+    index.load()
+    g = SubscriptionGate("orders", index, pipeline(doc()), required=True)
+    looked_up: list[str] = []
+    lookup = index.lookup
+    index.lookup = lambda key: looked_up.append(key) or lookup(key)  # type: ignore[method-assign]
+    assert head(g, [(KEY, "p3")]) == "s3"
+    assert head(g, [(KEY, "p3")]) == "s3"
+    assert looked_up == ["p3"]
+    source.entries = [Entry("s3", "ops", "all", h("p3"), h("s3"), state="suspended")]
+    source.counter = 2
+    index.load()
+    assert head(g, [(KEY, "p3")]) is FULL_CHECK
+    assert looked_up == ["p3", "p3"]
