@@ -15,6 +15,14 @@ backend's response; otherwise it is checked and counted atomically in inbound.
 Over the limit: 429 with ``Retry-After`` (or ``retry-after-header-name``) and
 APIM's JSON message, Reason ``RateLimitExceeded``; store unreachable under
 ``fail-closed``: 503. The quota policies live in ``limits_quota``.
+
+The *usual form* of each (fixed numbers, one counter, no condition, nothing
+reported on admission) also gets a ``head_check`` (see ``Pipeline.head_check``):
+the same hit on the same counter key from the subscription and client address
+alone (``rate-limit-by-key`` only for a fixed counter-key, the client's address or
+the subscription id), immediate on the memory store (a refusal, uncounted, is left
+to the step), or a ``HeadWait`` on stores answering through futures, whose
+verdict answers what the step would (``waiting_head_check``).
 """
 
 from __future__ import annotations
