@@ -444,3 +444,27 @@ async def test_a_failing_verdict_answers_500_and_the_connection_goes_on(
     assert rig.upstream_sent() == b"" and not rig.ct.closed
     rig.send(KEYED_GET)  # the connection still serves
     await until(lambda: rig.upstreams[0][1].data)
+
+
+async def test_the_host_store_of_several_workers_takes_the_held_path_too(tmp_path: Any) -> None:
+    """--workers > 1 with memory counters: the supervisor's counter server answers
+    through futures, so a key + rate-limit request is held, then forwarded or refused."""
+    from kubegate.services.counters import HostCounterClient, serve_host_counters
+
+    path = str(tmp_path / "c.sock")
+    service = await serve_host_counters(path)
+    store = HostCounterClient(path)
+    try:
+        rig = held_rig(store, RATE_LIMIT, calls=1)
+        rig.send(KEYED_GET)
+        assert type(rig.client.queue[0]) is HeldExchange
+        await until(lambda: rig.upstreams[0][1].data)
+        assert b"subscription-key" not in rig.upstream_sent().lower()
+        rig.reply(OK)
+        assert rig.ct.take().endswith(b"ok")
+        rig.send(KEYED_GET)
+        await until(lambda: rig.ct.data)
+        assert rig.ct.take().startswith(b"HTTP/1.1 429") and rig.upstream_sent() == b""
+    finally:
+        await store.close()
+        await service.aclose()
