@@ -31,7 +31,8 @@ pipeline must stream, and its inbound is empty (``admit_all``) or one step with
 a ``head_check`` (a rate limit in its usual form). True: the request goes to the
 backend as it came, the step's effect done; False: only the full run can tell
 (nothing was done); a ``HeadWait``: the verdict comes with its future (the
-refusal response it may give is the whole pipeline's: on-error is empty). ``SubscriptionGate.admit_head`` asks it.
+refusal response it may give is the whole pipeline's: on-error is empty).
+``SubscriptionGate.admit_head`` asks it.
 
 Invariant: a Pipeline is immutable and shared by every request of its operation.
 """

@@ -23,11 +23,11 @@ A refusal fills ``context.LastError`` (Source ``authorization``) and runs the
 When every pipeline the gate may choose has a ``head_check`` (no policy step,
 or one rate limit in its usual form; ``admit_head`` is then set), the data plane
 asks ``admit_head`` first, with the key header's value as received, the raw query
-and the client address: it admits the common cases (a valid, active key in the header; no key
-where none is needed; the chosen pipeline's head check passed, its hit counted)
-without a context being built, and the request is forwarded as on a plain route,
-less the key header (after its counter store's answer, for a head check that
-waits on one). Anything else (a refusal, a limit reached, a key in the
+and the client address: it admits the common cases (a valid, active key in the
+header; no key where none is needed; the chosen pipeline's head check passed, its
+hit counted) without a context being built, and the request is forwarded as on a
+plain route, less the key header (after its counter store's answer, for a head
+check that waits on one). Anything else (a refusal, a limit reached, a key in the
 query, an end date to check) it leaves to the full check (``FULL_CHECK``), having
 counted nothing.
 
@@ -68,6 +68,8 @@ INACTIVE = ("Access denied due to {state} subscription. Make sure to provide a v
 
 class KeyLookup(Protocol):
     """What the gate needs from the key index (``kubegate.services.keys.KeyIndex``)."""
+
+    generation: object  # a new object whenever the index is rebuilt
 
     def lookup(self, key: str) -> IndexSubscription | None: ...
     def allows(self, info: IndexSubscription, api: str) -> bool: ...
@@ -153,9 +155,9 @@ class SubscriptionGate:
                 return None
             checked = check(None, client_ip)  # type: ignore[misc]
             return None if checked is True else _verdict(checked, None)
-        generation = getattr(self.keys, "generation", None)
+        generation = self.keys.generation
         known = self._heads.get(key)
-        if known is not None and known[0] is generation and generation is not None:
+        if known is not None and known[0] is generation:
             subscription, check = known[1], known[2]
         else:
             info = self.keys.lookup(key.decode("latin-1"))

@@ -47,6 +47,7 @@ class FakeKeys:
     keys: dict[str, SubscriptionInfo] = field(default_factory=dict)
     products: dict[str, ProductInfo] = field(default_factory=dict)
     lookups: list[str] = field(default_factory=list)
+    generation: object = field(default_factory=object)
 
     def lookup(self, key: str) -> SubscriptionInfo | None:
         self.lookups.append(key)

@@ -132,10 +132,9 @@ def waiting_head_check(later: Any, mode: Any, policy: str, where: tuple[str, str
     fail-closed) the policy would answer, logged as it logs it."""
     api, operation = where
     limit = f"{calls}/{period}s"
-    admitted = getattr(later, "rate_admitted", lambda future: False)
 
     def settle(future: Any, arg: tuple[str, str | None]) -> LimitResponse | None:
-        if admitted(future):
+        if later.rate_admitted(future):
             return None
         key, subscription = arg
         decision = later.rate_decision(future, calls, mode)
