@@ -56,21 +56,28 @@ def test_every_operation_of_the_imported_specs_is_routed(
     assert (swagger2["basePath"], swagger2["schemes"]) == ("/inventory", ["http"])
 
 
+def items_spec(tmp_path: Any, method: str, operation: dict[str, Any]) -> str:
+    """An OpenAPI file with `method` /items/{id} (integer id) and `operation`'s
+    fields; returns its path."""
+    spec = {"openapi": "3.0.1", "info": {"title": "t", "version": "1"}, "paths": {
+        "/items/{id}": {method: {"operationId": f"{method}-item", "parameters": [
+            {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": {"200": {"description": "ok"}}, **operation}}}}
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    return str(path)
+
+
 def test_requests_are_validated_against_the_spec_when_asked(
         tmp_path: Any, make_gateway: Callable[..., Gateway]) -> None:
-    spec = {"openapi": "3.0.1", "info": {"title": "t", "version": "1"}, "paths": {
-        "/items/{id}": {"put": {"operationId": "put-item", "parameters": [
-            {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "required": ["name"],
-                "properties": {"name": {"type": "string"}, "price": {"type": "number"}}}}}},
-            "responses": {"200": {"description": "ok"}}}}}}
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    spec = items_spec(tmp_path, "put", {"requestBody": {
+        "required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["name"],
+            "properties": {"name": {"type": "string"}, "price": {"type": "number"}}}}}}})
     backend = Backend()
     try:
         gw = make_gateway({"apis": [{"name": "v", "path": "/v", "backend": backend.url,
-                                     "openapi": str(tmp_path / "spec.json"),
-                                     "validate_requests": True}]})
+                                     "openapi": spec, "validate_requests": True}]})
         ok = request(gw.port, "PUT", "/v/items/3", body=b'{"name": "pen", "price": 2.5}',
                      headers={"Content-Type": "application/json"})
         assert ok.status == 200 and ok.json()["path"] == "/items/3"
@@ -89,16 +96,12 @@ def test_a_valid_key_never_skips_request_validation(
         tmp_path: Any, make_gateway: Callable[..., Gateway]) -> None:
     """The key check on the raw head (an API with keys and no policies) sits inside
     request validation: an admitted key still gets its request validated."""
-    spec = {"openapi": "3.0.1", "info": {"title": "t", "version": "1"}, "paths": {
-        "/items/{id}": {"get": {"operationId": "get-item", "parameters": [
-            {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-            "responses": {"200": {"description": "ok"}}}}}}
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    spec = items_spec(tmp_path, "get", {})
     backend = Backend()
     try:
         gw = make_gateway({"apis": [{"name": "v", "path": "/v", "backend": backend.url,
-                                     "openapi": str(tmp_path / "spec.json"),
-                                     "validate_requests": True, "subscription_required": True}],
+                                     "openapi": spec, "validate_requests": True,
+                                     "subscription_required": True}],
                            "subscriptions": [{"name": "s", "scope": "all",
                                               "primary_key": "k" * 32}]})
         key = {"Ocp-Apim-Subscription-Key": "k" * 32}

@@ -131,11 +131,17 @@ async def test_live_trace_is_refused_to_remote_callers_without_permission() -> N
 
 def compiled_rig(policy: str, services: dict[str, Any] | None = None) -> Rig:
     """The rig with one operation whose policy is `policy`, compiled with `services`."""
+    return installed_rig({"apis": [{
+        "name": "orders", "path": "/api", "backend": "http://10.9.9.9:9000/base",
+        "policy": policy, "operations": [{"method": "GET", "path": "/items/{id}"}]}]}, services)
+
+
+def installed_rig(config: dict[str, Any], services: dict[str, Any] | None = None) -> Rig:
+    """The rig serving `config` (one backend, at the rig's address) compiled with
+    `services`, its upstream connections in that backend's pool."""
     from kubegate.compile.snapshot import build_snapshot as build
     from kubegate.model.config import Config
 
-    config = {"apis": [{"name": "orders", "path": "/api", "backend": "http://10.9.9.9:9000/base",
-                        "policy": policy, "operations": [{"method": "GET", "path": "/items/{id}"}]}]}
     rig = make_rig()
     snapshot = build(Config.model_validate(config), services=services)
     rig.state.install(snapshot)

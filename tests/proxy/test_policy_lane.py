@@ -15,7 +15,7 @@ from kubegate.proxy.held import HeldExchange
 from kubegate.proxy.policy_exchange import PolicyExchange
 from kubegate.services.counters.redis_store import RedisCounterStore
 from tests.proxy.conftest import Rig, make_rig
-from tests.proxy.test_policy_exchange import compiled_rig, policy_with, settle
+from tests.proxy.test_policy_exchange import compiled_rig, installed_rig, policy_with, settle
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 GET = b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\n\r\n"
@@ -298,23 +298,22 @@ async def test_a_client_gone_while_counters_answer_gets_nothing_written(
 # -- a head check that waits (Redis counters): a held plain exchange, no context ------
 def held_rig(store: Any, policy: str, calls: int = 2) -> Rig:
     """Key + `policy` (a limit of `calls` per 60 s) on `store`."""
-    from kubegate.compile.snapshot import build_snapshot
-    from kubegate.model.config import Config
+    return installed_rig({
+        "apis": [{"name": "orders", "path": "/api", "backend": "http://10.9.9.9:9000/base",
+                  "subscription_required": True,
+                  "policy": policy_with(policy.format(calls=calls)),
+                  "operations": [{"method": "GET", "path": "/items/{id}"},
+                                 {"method": "POST", "path": "/items"}]}],
+        "subscriptions": [{"name": "s", "scope": "all", "primary_key": "k" * 32}]},
+        {"counters": store})
 
-    rig = keyed_rig()
-    config = {"apis": [{"name": "orders", "path": "/api", "backend": "http://10.9.9.9:9000/base",
-                        "subscription_required": True,
-                        "policy": policy_with(policy.format(calls=calls)),
-                        "operations": [{"method": "GET", "path": "/items/{id}"},
-                                       {"method": "POST", "path": "/items"}]}],
-              "subscriptions": [{"name": "s", "scope": "all", "primary_key": "k" * 32}]}
-    snapshot = build_snapshot(Config.model_validate(config), services={"counters": store})
-    rig.state.install(snapshot)
-    pool = rig.state.pools.get(snapshot.backends[0])
-    pool.idle[:] = [up for up, _ in reversed(rig.upstreams)]
-    for up, _ in rig.upstreams:
-        up.pool = pool
-    return rig
+
+def held_request(rig: Rig) -> HeldExchange:
+    """Send a keyed GET and return the exchange that waits for its verdict."""
+    rig.send(KEYED_GET)
+    held = rig.client.queue[0]
+    assert type(held) is HeldExchange
+    return held
 
 
 RATE_LIMIT = '<rate-limit calls="{calls}" renewal-period="60" />'
@@ -338,8 +337,7 @@ async def test_a_waiting_limit_holds_a_plain_exchange_then_forwards_or_refuses(
     policy itself gives (compared with the memory store's, answered by the policy)."""
     rig = held_rig(redis_counters, policy)
     for _ in range(2):
-        rig.send(KEYED_GET)
-        assert type(rig.client.queue[0]) is HeldExchange
+        held_request(rig)
         assert rig.upstream_sent() == b""  # nothing before the verdict
         await until(lambda: rig.upstreams[0][1].data)
         sent = rig.upstream_sent()
@@ -394,9 +392,7 @@ async def test_a_held_request_body_is_buffered_then_forwarded_or_discarded(
 async def test_a_client_gone_while_a_held_exchange_waits_gets_nothing(
         redis_counters: Any) -> None:
     rig = held_rig(redis_counters, RATE_LIMIT)
-    rig.send(KEYED_GET)
-    held = rig.client.queue[0]
-    assert isinstance(held, HeldExchange)
+    held = held_request(rig)
     rig.client.connection_lost(None)
     await asyncio.sleep(0.1)
     assert not held.deciding and rig.upstream_sent() == b"" and rig.ct.take() == b""
@@ -411,10 +407,8 @@ async def test_a_held_exchange_follows_the_fail_mode_when_redis_is_away(
         port = probe.getsockname()[1]
     store = RedisCounterStore.from_url(f"redis://127.0.0.1:{port}/0", timeout=0.1)
     try:
-        rig = held_rig(store, f'<rate-limit calls="5" renewal-period="60" '
-                              f'fail-mode="{mode}" />'.replace("{", "{{").replace("}", "}}"))
-        rig.send(KEYED_GET)
-        assert type(rig.client.queue[0]) is HeldExchange
+        rig = held_rig(store, f'<rate-limit calls="5" renewal-period="60" fail-mode="{mode}" />')
+        held_request(rig)
         if mode == "fail-open":
             await until(lambda: rig.upstreams[0][1].data)
             rig.reply(OK)
@@ -431,9 +425,7 @@ async def test_a_held_exchange_follows_the_fail_mode_when_redis_is_away(
 async def test_a_failing_verdict_answers_500_and_the_connection_goes_on(
         redis_counters: Any) -> None:
     rig = held_rig(redis_counters, RATE_LIMIT)
-    rig.send(KEYED_GET)
-    held = rig.client.queue[0]
-    assert isinstance(held, HeldExchange)
+    held = held_request(rig)
 
     def broken(future: Any, arg: Any) -> None:
         raise RuntimeError("a bug")
@@ -456,8 +448,7 @@ async def test_the_host_store_of_several_workers_takes_the_held_path_too(tmp_pat
     store = HostCounterClient(path)
     try:
         rig = held_rig(store, RATE_LIMIT, calls=1)
-        rig.send(KEYED_GET)
-        assert type(rig.client.queue[0]) is HeldExchange
+        held_request(rig)
         await until(lambda: rig.upstreams[0][1].data)
         assert b"subscription-key" not in rig.upstream_sent().lower()
         rig.reply(OK)
