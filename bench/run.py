@@ -22,6 +22,8 @@ if __package__ in (None, ""):
 
 from bench import harness, output, report, scenarios  # noqa: E402
 
+DEFAULT_KUBEGATE_CMD = f"{sys.executable} -m kubegate"
+
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
@@ -42,7 +44,7 @@ def parse_args(
     p.add_argument("--record", action="store_true", help="append the markdown to bench/RESULTS.md")
     p.add_argument(
         "--kubegate-cmd",
-        default=f"{sys.executable} -m kubegate",
+        default=DEFAULT_KUBEGATE_CMD,
         help="how to start kubegate (default: this python -m kubegate, run from the repo root)",
     )
     p.add_argument("--ready-timeout", type=float, default=30, help="seconds to wait for a target")
@@ -102,6 +104,14 @@ def main(
     return finish(kind, args, chosen, rows, tools, interrupted)
 
 
+def data_plane(command: str) -> str:
+    """Whether the kubegate this checkout starts runs its data plane compiled (mypyc)."""
+    if command != DEFAULT_KUBEGATE_CMD:
+        return "see the kubegate log of a target (custom command)"
+    from kubegate.native import is_compiled  # noqa: PLC0415  (this checkout's kubegate)
+    return "compiled (mypyc)" if is_compiled() else "Python sources (not compiled)"
+
+
 def finish(
     kind: str,
     args: argparse.Namespace,
@@ -116,6 +126,7 @@ def finish(
     summaries = report.summarize(rows, {s.name: s.target for s in chosen})
     meta = output.machine_info(tools)
     meta["kubegate command"] = args.kubegate_cmd  # which interpreter ran it (docs/benchmark.md)
+    meta["data plane"] = data_plane(args.kubegate_cmd)
     meta["settings"] = (
         f"{args.duration:g} s per run, {args.rounds} round(s), connections "
         f"{','.join(map(str, args.connections))}, wrk 2 threads, warm-up {args.warmup:g} s"

@@ -26,6 +26,7 @@ from kubegate.compile.load import (
     watched_files,
 )
 from kubegate.model.errors import ConfigError
+from kubegate.native import is_compiled
 from kubegate.observability import MetricsDir
 from kubegate.proxy.kubernetes import KubernetesWatch
 from kubegate.proxy.runtime import FileWatcher, Worker
@@ -230,9 +231,10 @@ async def _worker_main(loader: Any, config: Any, snapshot: Any, ready_fd: int | 
 
 
 def _listening(addresses: list[tuple[str, int]], admin: str) -> None:
+    built = "compiled" if is_compiled() else "Python sources"  # kubegate/native.py
     for host, port in addresses:
         shown = f"[{host}]" if ":" in host else host
-        log.info("data plane listening on http://%s:%d", shown, port)
+        log.info("data plane listening on http://%s:%d (%s)", shown, port, built)
     log.info("admin listening on http://%s", admin)
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import httptools
 
 from kubegate.proxy.errors import json_error
-from kubegate.proxy.exchange import Exchange
+from kubegate.proxy.exchange import Exchange, Queued
 from kubegate.proxy.request import begin_exchange
 
 if TYPE_CHECKING:
@@ -50,8 +50,8 @@ class ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.client_ip = b""
-        self.queue: deque[Exchange] = deque()
-        self.current: Exchange | None = None
+        self.queue: deque[Queued] = deque()
+        self.current: Queued | None = None
         self.url = b""  # the request target (httptools may hand it over in pieces)
         self.headers: list[tuple[bytes, bytes]] = []
         self.head_bytes = 0
@@ -94,7 +94,7 @@ class ClientConnection(asyncio.Protocol):
         except httptools.HttpParserUpgrade as exc:
             offset = exc.args[0] if exc.args else len(data)
             ex = self.queue[-1] if self.queue else None
-            if ex is not None and ex.upgrade and not ex.finished:
+            if isinstance(ex, Exchange) and ex.upgrade and not ex.finished:
                 self.tunnel = ex
                 if data[offset:]:
                     ex.buffer.append(data[offset:])
@@ -185,7 +185,7 @@ class ClientConnection(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
-    def exchange_finished(self, ex: Exchange) -> None:
+    def exchange_finished(self, ex: Queued) -> None:
         if self.queue and self.queue[0] is ex:
             self.queue.popleft()
         self.server.requests += 1

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from kubegate.proxy.errors import REASONS, json_error, reason
 from kubegate.proxy.headers import response_header_block
-from kubegate.proxy.upstream import Pool, UpstreamConnection, connect_failure
+from kubegate.proxy.upstream import ConnectionSource, UpstreamConnection, connect_failure
 
 if TYPE_CHECKING:
     from kubegate.compile.snapshot import RouteTarget
@@ -33,6 +33,28 @@ BODY_BUFFER_LIMIT = 256 * 1024
 CRLF = b"\r\n"
 NO_BODY_STATUSES = frozenset({204, 304})
 STATUS_LINES = {code: b"HTTP/1.1 %d %s\r\n" % (code, phrase) for code, phrase in REASONS.items()}
+
+
+class Queued(Protocol):
+    """What a client connection drives: an Exchange, or a PolicyExchange
+    (policy_exchange.py) while its policies decide."""
+
+    @property
+    def local(self) -> bytes | None: ...
+    @property
+    def upgrade(self) -> bool: ...
+    @property
+    def upstream(self) -> UpstreamConnection | None: ...
+    req_done: bool
+    finished: bool
+    keep_alive: bool
+
+    def start(self) -> None: ...
+    def over_body_limit(self, n: int) -> bool: ...
+    def request_body(self, chunk: bytes) -> None: ...
+    def request_complete(self) -> None: ...
+    def reject_body(self, status: int, message: str) -> None: ...
+    def abandon(self) -> None: ...
 
 
 class Exchange:
@@ -64,7 +86,7 @@ class Exchange:
     def __init__(
         self,
         conn: ClientConnection,
-        pool: Pool | None,
+        pool: ConnectionSource | None,
         head: bytes,
         chunked: bool = False,
         head_request: bool = False,

@@ -146,7 +146,7 @@ async def forward(state: object, backend: Backend, method: str, path_query: str,
         except OSError as exc:  # TimeoutError included
             raise BackendError(*connect_failure(exc)) from None
     collector = Collector(method == "HEAD", limit)
-    up.owner = collector  # type: ignore[assignment]
+    up.owner = collector
     up.deadline = state.now + state.response_timeout
     state.active.add(up)
     try:

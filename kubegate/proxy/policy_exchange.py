@@ -490,4 +490,4 @@ class PolicyExchange:
             self.status = int(data[9:12]) if data[9:12].isdigit() else 0
         self.conn.write(data)
         self.conn.server.record(self)
-        self.conn.exchange_finished(self)  # type: ignore[arg-type]
+        self.conn.exchange_finished(self)

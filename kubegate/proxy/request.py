@@ -21,7 +21,7 @@ from kubegate.policies.runtime import HeadWait
 from kubegate.policies.state import PolicyContext
 from kubegate.policies.subscription import FULL_CHECK
 from kubegate.proxy.errors import NOT_FOUND_MESSAGE, json_error, response_bytes
-from kubegate.proxy.exchange import Exchange
+from kubegate.proxy.exchange import Exchange, Queued
 from kubegate.proxy.headers import (
     REQUEST_SPECIAL,
     connection_tokens,
@@ -74,7 +74,7 @@ def _published(conn: ClientConnection, template: bytes, host: bytes | None, keep
     return ex
 
 
-def begin_exchange(conn: ClientConnection) -> Exchange:
+def begin_exchange(conn: ClientConnection) -> Queued:
     server = conn.server
     parser = conn.parser
     method = parser.get_method()
@@ -166,11 +166,17 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
         path, _, query = url.partition(b"?")
     elif url[:7].lower() == b"http://" or url[:8].lower() == b"https://":
         try:
-            parsed_url = httptools.parse_url(url)
+            # Any: httptools' stubs say bytes, but absent parts are None, and the compiled
+            # module (kubegate/native.py) would enforce the stubs
+            parsed_url: Any = httptools.parse_url(url)
         except httptools.HttpParserInvalidURLError:
             return _local(conn, 400, "Bad request: invalid request target", False)
-        path, query = parsed_url.path or b"/", parsed_url.query or b""
-        host = parsed_url.host + (b":%d" % parsed_url.port if parsed_url.port else b"")
+        url_path: bytes | None = parsed_url.path
+        url_query: bytes | None = parsed_url.query
+        url_host: bytes = parsed_url.host
+        url_port: int | None = parsed_url.port
+        path, query = url_path or b"/", url_query or b""
+        host = url_host + (b":%d" % url_port if url_port else b"")
     else:
         return _local(conn, 400, "Bad request: unsupported request target form", False)
     # -- routing: recent results are kept per snapshot (a hot path is routed once)
@@ -265,12 +271,12 @@ def begin_exchange(conn: ClientConnection) -> Exchange:
                                  rid, span, traced)
         policy.pool = pool
         if traced or is_upgrade:
-            return policy  # type: ignore[return-value]
+            return policy
         policy.prefix = (lines, copied, len(fwd))
         lane = getattr(pipeline, "lane", None)
         if lane is None or chunked or length:
-            return policy  # type: ignore[return-value]
-        return policy.run_lane(lane)  # type: ignore[return-value]  # no body: decide now
+            return policy
+        return policy.run_lane(lane)  # no body: decide now
     if chunked:
         lines.append(b"transfer-encoding: chunked\r\n")
     elif lengths:

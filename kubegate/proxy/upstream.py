@@ -17,15 +17,11 @@ import os
 import ssl
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import httptools
 
 from kubegate.compile.backends import Backend
-
-if TYPE_CHECKING:
-    from kubegate.proxy.exchange import Exchange
-
 
 MAX_RESPONSE_HEAD = 64 * 1024  # bytes of status line and headers a backend may send
 
@@ -56,6 +52,35 @@ class FixedClock:
         self.now = time.monotonic()
 
 
+class OwnerConnection(Protocol):
+    """The client side an owner answers to: told to stop reading when the backend's
+    connection pushes back, and read by the sweep."""
+
+    @property
+    def write_paused(self) -> bool: ...
+    def pause_client_reading(self) -> None: ...
+    def resume_client_reading(self) -> None: ...
+
+
+class Owner(Protocol):
+    """What an upstream connection reports its response to: the Exchange using it,
+    or forward.py's Collector (a response buffered for the policies)."""
+
+    @property
+    def tunnelled(self) -> bool: ...
+    @property
+    def conn(self) -> OwnerConnection: ...
+    def client_write(self, data: bytes) -> None: ...
+    def flush(self) -> None: ...
+    def upstream_head(self, status: int, head: bytes, keep_alive: bool) -> None: ...
+    def upstream_body(self, chunk: bytes) -> None: ...
+    def upstream_complete(self, keep_alive: bool) -> None: ...
+    def upstream_upgraded(self, rest: bytes) -> None: ...
+    def upstream_failed(self, message: str) -> None: ...
+    def upstream_lost(self, exc: Exception | None) -> None: ...
+    def upstream_timeout(self) -> None: ...
+
+
 class UpstreamConnection(asyncio.Protocol):
     __slots__ = ("pool", "transport", "parser", "owner", "closed", "uses", "deadline", "raw",
                  "in_head", "paused")
@@ -64,7 +89,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.pool = pool
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
-        self.owner: Exchange | None = None
+        self.owner: Owner | None = None
         self.closed = False
         self.uses = 0
         self.deadline = 0.0
@@ -251,6 +276,13 @@ class Pool:
 
     def stats(self) -> dict[str, int]:
         return {"idle": len(self.idle), "busy": self.busy, "opened": self.opened}
+
+
+class ConnectionSource(Protocol):
+    """Where an exchange gets its upstream connection: a Pool, or a BalancedPool."""
+
+    def take_idle(self) -> UpstreamConnection | None: ...
+    async def connect(self) -> UpstreamConnection: ...
 
 
 class Endpoints(Protocol):

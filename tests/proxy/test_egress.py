@@ -13,9 +13,10 @@ from kubegate.policies.errors import BackendError
 from kubegate.policies.state import ProxyRoute
 from kubegate.proxy.egress import ConnectAnswer, TunnelPool, route
 from kubegate.proxy.forward import request_head
-from kubegate.proxy.upstream import Pool, Pools, connect_failure
+from kubegate.proxy.upstream import Pool, Pools, UpstreamConnection, connect_failure
 from kubegate.services.certificates import HeldCertificate
 from tests.policies.x509_factory import Pki
+from tests.proxy.conftest import FakeTransport
 
 
 @pytest.fixture(scope="module")
@@ -177,14 +178,6 @@ async def test_any_2xx_opens_the_tunnel() -> None:
     assert not isinstance(info.value, ConnectionRefusedError), info.value
 
 
-class FakeConn:
-    def __init__(self) -> None:
-        self.closed = False
-
-    def close(self) -> None:
-        self.closed = True
-
-
 def test_variant_pools_are_bounded_least_recently_used_first() -> None:
     p = pools()
     p.MAX_VARIANTS = 2
@@ -194,8 +187,10 @@ def test_variant_pools_are_bounded_least_recently_used_first() -> None:
     def make() -> Pool:
         return Pool(backend, 8, 1.0)
     a = p.variant(backend, ("cert", "a"), make)
-    idle = FakeConn()
-    a.idle.append(idle)  # type: ignore[arg-type]
+    idle = UpstreamConnection(a)
+    idle_transport = FakeTransport()
+    idle.connection_made(idle_transport)
+    a.idle.append(idle)
     b = p.variant(backend, ("cert", "b"), make)
     assert p.variant(backend, ("cert", "a"), make) is a  # a used last: b is the oldest
     c = p.variant(backend, ("cert", "c"), make)
@@ -203,7 +198,7 @@ def test_variant_pools_are_bounded_least_recently_used_first() -> None:
     assert p.variant(backend, ("cert", "c"), make) is c
     assert p.variant(backend, ("cert", "b"), make) is not b  # b was dropped, a new one made
     # now b (new) and c are kept, a was the least recently used: dropped, its idle closed
-    assert idle.closed and a.max_idle == 0 and not a.idle
+    assert idle_transport.closed and a.max_idle == 0 and not a.idle
     assert len([k for k in p.stats() if "(cert" in k]) == 2
     assert p.get(backend) is plain  # ordinary pools are never dropped
 
