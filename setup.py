@@ -14,7 +14,10 @@ ext_modules = []
 if os.environ.get("KUBEGATE_PURE_PYTHON") != "1":
     from mypyc.build import mypycify
 
-    compiled = runpy.run_path(os.path.join("kubegate", "native.py"))["COMPILED"]
+    native = runpy.run_path(os.path.join("kubegate", "native.py"))
+    compiled = native["COMPILED"]
+    for path in native["orphans"](os.getcwd()):  # modules no longer compiled
+        os.remove(path)
     paths = [os.path.join(*m.split(".")) + ".py" for m in compiled]
     ext_modules = mypycify(paths, opt_level="3", group_name="kubegate_native")
     for ext in ext_modules:

@@ -34,6 +34,7 @@ from types import ModuleType
 #: these classes must be compiled too: mypyc's classes refuse interpreted subclasses.
 COMPILED: tuple[str, ...] = (
     "kubegate.observability.metrics",
+    "kubegate.policies.subscription",
     "kubegate.proxy.client",
     "kubegate.proxy.egress",
     "kubegate.proxy.errors",
@@ -43,6 +44,11 @@ COMPILED: tuple[str, ...] = (
     "kubegate.proxy.request",
     "kubegate.proxy.server",
     "kubegate.proxy.upstream",
+    "kubegate.services.counters.batch",
+    "kubegate.services.counters.core",
+    "kubegate.services.counters.memory",
+    "kubegate.services.counters.redis_store",
+    "kubegate.services.counters.resp",
 )
 PURE_ENV = "KUBEGATE_PURE_PYTHON"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # holds kubegate/
@@ -69,6 +75,23 @@ def stale_modules(modules: Sequence[str] = COMPILED, root: str = ROOT) -> list[s
         if built is not None and os.path.getmtime(source_of(module, root)) > os.path.getmtime(built):
             stale.append(module)
     return stale
+
+
+def orphans(root: str = ROOT) -> list[str]:
+    """Extension modules under kubegate/ for modules no longer in `COMPILED` (left by an
+    earlier in-place build): they would shadow their sources, so setup.py deletes them."""
+    found = []
+    for directory, _, files in os.walk(os.path.join(root, "kubegate")):
+        for name in files:
+            suffix = next((s for s in importlib.machinery.EXTENSION_SUFFIXES
+                           if name.endswith(s)), None)
+            if suffix is None:
+                continue
+            path = os.path.join(directory, name)
+            module = os.path.relpath(path[: -len(suffix)], root).replace(os.sep, ".")
+            if module not in COMPILED:
+                found.append(path)
+    return found
 
 
 def is_compiled() -> bool:

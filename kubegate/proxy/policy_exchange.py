@@ -73,6 +73,19 @@ def send_to_backend(ctx: Any) -> Awaitable[None]:
     return exchange._send(ctx)
 
 
+_COROUTINE_TYPES: dict[type, bool] = {CoroutineType: True}
+
+
+def is_coroutine(value: object) -> bool:
+    """Whether a lane's outcome is a coroutine still to run: Python's own, or one of a
+    module compiled by mypyc (kubegate/native.py), which is another type."""
+    kind = type(value)
+    known = _COROUTINE_TYPES.get(kind)
+    if known is None:
+        known = _COROUTINE_TYPES[kind] = isinstance(value, Coroutine)
+    return known
+
+
 class PolicyExchange:
     local = None
     upgrade = False
@@ -167,8 +180,8 @@ class PolicyExchange:
         self.finished = True
         if self.task is not None:
             self.task.cancel()
-        elif type(self.decided) is CoroutineType:
-            self.decided.close()
+        elif is_coroutine(self.decided):
+            self.decided.close()  # type: ignore[attr-defined]  # (a coroutine, just checked)
 
     # -- running the pipeline --------------------------------------------------------
     def _launch(self) -> None:
@@ -179,7 +192,7 @@ class PolicyExchange:
         if decided is STOP:
             self._write(self._response_bytes(self.ctx.Response))
             return
-        if decided is not None and type(decided) is not CoroutineType:  # inbound passed
+        if decided is not None and not is_coroutine(decided):  # inbound passed
             forwarding = self._forward_now()
             if forwarding is not None:
                 self._hand_off(forwarding)
@@ -234,7 +247,7 @@ class PolicyExchange:
         if outcome.__class__ is Paused:
             self._pause(outcome)  # type: ignore[arg-type]
             return self
-        if type(outcome) is not CoroutineType:  # the pipeline whose inbound passed
+        if not is_coroutine(outcome):  # the pipeline whose inbound passed
             forwarding = self._forward_now()
             if forwarding is not None:
                 return forwarding

@@ -173,8 +173,16 @@ def test_no_head_check_where_the_policy_needs_a_context(inbound: str) -> None:
 
 
 def test_no_head_check_without_a_synchronous_store_or_an_operation() -> None:
-    class Later(MemoryCounterStore):
-        hit_rate_now = None  # type: ignore[assignment]  # answers only by awaiting
+    class Later:
+        """A memory store that answers only by awaiting (no hit_rate_now, admit_now)."""
+
+        def __init__(self) -> None:
+            self.store = MemoryCounterStore()
+
+        def __getattr__(self, name: str) -> Any:
+            if name in ("hit_rate_now", "admit_now"):
+                raise AttributeError(name)
+            return getattr(self.store, name)
     assert limited_gate(LIMITS["rate-limit"], store=Later()).admit_head is None
     assert limited_gate(LIMITS["rate-limit"], operation=None).admit_head is None
 

@@ -50,6 +50,13 @@ def test_sources_without_a_build_are_not_stale(tmp_path: Path) -> None:
     assert native.compiled_of("kubegate.proxy.exchange", str(tmp_path)) is None
 
 
+def test_extensions_of_modules_no_longer_compiled_are_orphans(tmp_path: Path) -> None:
+    tree(tmp_path, source_age=100, built_age=10)  # kubegate.proxy.exchange: compiled
+    old = tmp_path / "kubegate" / "proxy" / f"forward{SUFFIX}"  # not compiled any more
+    old.write_bytes(b"")
+    assert native.orphans(str(tmp_path)) == [str(old)]
+
+
 def test_the_source_finder_takes_only_the_compiled_modules() -> None:
     finder = native.SourceFinder()
     spec = finder.find_spec("kubegate.proxy.exchange")
@@ -90,3 +97,25 @@ def test_a_fresh_build_is_what_gets_imported() -> None:
 def test_the_switch_makes_is_compiled_false(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(native.PURE_ENV, "1")
     assert not native.is_compiled()
+
+
+def test_a_compiled_coroutine_is_a_coroutine_to_the_policy_exchange() -> None:
+    """A lane returns a coroutine when it must wait (a key guard); compiled, that is not
+    Python's coroutine type, and a PolicyExchange that missed it would never answer."""
+    from kubegate.proxy.policy_exchange import is_coroutine
+    from kubegate.services.counters.batch import Coalescer
+
+    async def flush(batch: list[int]) -> list[int]:
+        return batch
+
+    async def plain() -> None:
+        return None
+
+    compiled = Coalescer(flush, timeout=1.0).submit(1)  # a coroutine of a COMPILED module
+    native_coro = plain()
+    try:
+        assert is_coroutine(compiled) and is_coroutine(native_coro)
+        assert not is_coroutine(object()) and not is_coroutine(None)
+    finally:
+        compiled.close()
+        native_coro.close()
