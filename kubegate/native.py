@@ -34,6 +34,7 @@ from types import ModuleType
 #: these classes must be compiled too: mypyc's classes refuse interpreted subclasses.
 COMPILED: tuple[str, ...] = (
     "kubegate.observability.metrics",
+    "kubegate.policies.builtin.limits",
     "kubegate.policies.subscription",
     "kubegate.proxy.client",
     "kubegate.proxy.egress",

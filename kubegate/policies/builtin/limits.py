@@ -28,7 +28,7 @@ verdict answers what the step would (``waiting_head_check``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kubegate.model.policy import PolicyElement
@@ -153,6 +153,23 @@ def waiting_head_check(later: Any, mode: Any, policy: str, where: tuple[str, str
         return HeadWait(later.hit_rate_soon(key, calls, period, count), settle,
                         (key, subscription))
     return head_check
+
+
+def count_after_response(store: Any, limit: Limit, counted: Callable[[Any], int],
+                         mode: Any) -> Callable[[Any], Awaitable[None]]:
+    """The after-response hook of a rate-limit-by-key whose increment reads the
+    response: counts `counted(ctx)` hits once, when that is not 0."""
+    key, calls, period = limit
+    done = False
+
+    async def count_after(ctx: Any) -> None:
+        nonlocal done
+        n = 0 if done else counted(ctx)
+        if n:
+            done = True
+            await store.hit_rate(key, calls, period, n, fail_mode=mode)
+            trace(ctx, f"rate-limit-by-key {key}: counted {n} after the response")
+    return count_after
 
 
 def quiet(headers: Headers) -> bool:
@@ -311,17 +328,7 @@ def compile_rate_limit_by_key(el: PolicyElement, c: Compiler, path: str) -> Step
     def decided(ctx: Any, limit: Limit, d: RateDecision) -> None:
         finish(ctx, "rate-limit-by-key", [(limit, d)], spec.headers)
         if deferred:
-            key, calls, period = limit
-            done = False
-
-            async def count_after(ctx: Any) -> None:
-                nonlocal done
-                n = 0 if done else counted(ctx)
-                if n:
-                    done = True
-                    await store.hit_rate(key, calls, period, n, fail_mode=mode)
-                    trace(ctx, f"rate-limit-by-key {key}: counted {n} after the response")
-            after_response(ctx, count_after)
+            after_response(ctx, count_after_response(store, limit, counted, mode))
 
     admit_now: Any = getattr(store, "admit_now", None)  # ... and gives its verdict alone
     if plain and fixed is not None and usual(store, *fixed, spec.increment_count) \
