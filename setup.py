@@ -19,7 +19,7 @@ if os.environ.get("KUBEGATE_PURE_PYTHON") != "1":
     for path in native["orphans"](os.getcwd()):  # modules no longer compiled
         os.remove(path)
     paths = [os.path.join(*m.split(".")) + ".py" for m in compiled]
-    ext_modules = mypycify(paths, opt_level="3", group_name="kubegate_native")
+    ext_modules = mypycify(paths, opt_level="3", group_name=native["GROUP"])
     for ext in ext_modules:
         ext.optional = True  # no compiler: install the sources alone
 

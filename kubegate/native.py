@@ -51,6 +51,7 @@ COMPILED: tuple[str, ...] = (
     "kubegate.services.counters.redis_store",
     "kubegate.services.counters.resp",
 )
+GROUP = "kubegate_native"  # mypyc's group: the compiled code is one shared library
 PURE_ENV = "KUBEGATE_PURE_PYTHON"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # holds kubegate/
 
@@ -69,11 +70,19 @@ def compiled_of(module: str, root: str = ROOT) -> str | None:
 
 
 def stale_modules(modules: Sequence[str] = COMPILED, root: str = ROOT) -> list[str]:
-    """Compiled modules whose source changed after they were built."""
+    """Compiled modules whose source changed after they were built. A module's own
+    extension is a small shim a rebuild may leave untouched; its code is in the group's
+    shared library (`GROUP`), rebuilt whenever a source changed, so the later of the
+    two is when the module was built."""
+    library = compiled_of(GROUP + "__mypyc", root)
+    library_time = os.path.getmtime(library) if library is not None else 0.0
     stale = []
     for module in modules:
-        built = compiled_of(module, root)
-        if built is not None and os.path.getmtime(source_of(module, root)) > os.path.getmtime(built):
+        shim = compiled_of(module, root)
+        if shim is None:
+            continue
+        built = max(os.path.getmtime(shim), library_time)
+        if os.path.getmtime(source_of(module, root)) > built:
             stale.append(module)
     return stale
 

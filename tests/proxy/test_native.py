@@ -44,6 +44,16 @@ def test_a_build_newer_than_its_source_is_used(tmp_path: Path) -> None:
         tmp_path / "kubegate" / "proxy" / f"exchange{SUFFIX}")
 
 
+def test_a_rebuilt_shared_library_makes_an_untouched_shim_current(tmp_path: Path) -> None:
+    """A rebuild regenerates the group's shared library (the code) and may leave a
+    module's shim extension as it was: the source is then older than the build."""
+    tree(tmp_path, source_age=10, built_age=100)
+    library = tmp_path / f"{native.GROUP}__mypyc{SUFFIX}"
+    library.write_bytes(b"")
+    os.utime(library, (1_800_000_000.0 - 5, 1_800_000_000.0 - 5))
+    assert native.stale_modules(["kubegate.proxy.exchange"], str(tmp_path)) == []
+
+
 def test_sources_without_a_build_are_not_stale(tmp_path: Path) -> None:
     tree(tmp_path, source_age=10, built_age=None)
     assert native.stale_modules(["kubegate.proxy.exchange"], str(tmp_path)) == []

@@ -1,7 +1,9 @@
 """Exact, synchronous counting state used by the memory store and the host server.
 
-Rate limits keep a log per key: a deque of ``(timestamp, cost)`` for admitted
-hits plus the running sum of their costs.  A hit at ``now`` sees exactly the
+Rate limits keep a log per key: the timestamps and costs of admitted hits, in two
+parallel deques (plain floats and ints: no tuple per hit for the garbage collector
+to trace while a busy key holds a whole period's hits), plus the running sum of
+their costs.  A hit at ``now`` sees exactly the
 entries with ``timestamp > now - period`` (older ones are dropped first), so
 "at most ``limit`` units in any window of ``period`` seconds" holds exactly.
 Memory per key is O(admitted hits in one period) <= ``limit`` entries.
@@ -10,8 +12,8 @@ Quotas keep ``[window_index, calls, bytes]`` per key; a hit in a later window
 resets the counts.  Every method runs to completion without awaiting, so a
 single-threaded owner (one event loop) gets check-and-act atomicity for free.
 
-Invariants: ``total == sum(cost for _, cost in log)``; every log entry is newer
-than ``last_now - period``; idle keys are swept every ``SWEEP_EVERY`` calls.
+Invariants: ``len(times) == len(costs)``; ``total == sum(costs)``; every log entry
+is newer than ``last_now - period``; idle keys are swept every ``SWEEP_EVERY`` calls.
 """
 
 from __future__ import annotations
@@ -32,18 +34,25 @@ SWEEP_EVERY = 4096
 
 
 class _Log:
-    __slots__ = ("entries", "total", "period")
+    __slots__ = ("times", "costs", "total", "period")
 
     def __init__(self, period: int) -> None:
-        self.entries: deque[tuple[float, int]] = deque()
+        self.times: deque[float] = deque()  # of each admitted hit, oldest first
+        self.costs: deque[int] = deque()  # of the same hits
         self.total = 0
         self.period = period
 
     def expire(self, now: float) -> None:
         cutoff = now - self.period
-        entries = self.entries
-        while entries and entries[0][0] <= cutoff:
-            self.total -= entries.popleft()[1]
+        times = self.times
+        while times and times[0] <= cutoff:
+            times.popleft()
+            self.total -= self.costs.popleft()
+
+    def record(self, now: float, cost: int) -> None:
+        self.times.append(now)
+        self.costs.append(cost)
+        self.total += cost
 
 
 class CounterCore:
@@ -59,13 +68,12 @@ class CounterCore:
         units = cost or 1  # cost 0 = check for room for one more, record nothing
         if log.total + units <= limit:
             if cost:
-                log.entries.append((now, cost))
-                log.total += cost
+                log.record(now, cost)
             return RateDecision(True, limit - log.total, 0, limit)
         if units > limit:  # can never pass; say "one full period"
             return RateDecision(False, max(0, limit - log.total), period_s, limit)
         need, freed = log.total + units - limit, 0
-        for ts, c in log.entries:
+        for ts, c in zip(log.times, log.costs, strict=True):
             freed += c
             if freed >= need:
                 return RateDecision(False, limit - log.total, ceil_s(ts + period_s - now), limit)
@@ -83,13 +91,15 @@ class CounterCore:
         if log is None:
             log = self._logs[key] = _Log(period_s)
         log.period = period_s
-        entries = log.entries
+        times = log.times
         cutoff = now - period_s
-        while entries and entries[0][0] <= cutoff:
-            log.total -= entries.popleft()[1]
+        while times and times[0] <= cutoff:
+            times.popleft()
+            log.total -= log.costs.popleft()
         if log.total + (cost or 1) <= limit:
             if cost:
-                entries.append((now, cost))
+                times.append(now)
+                log.costs.append(cost)
                 log.total += cost
             return True
         return False
@@ -147,7 +157,7 @@ class CounterCore:
 
     def sweep(self, now: float) -> None:
         """Drop rate logs with nothing in the window and quotas whose window has passed."""
-        for key in [k for k, lg in self._logs.items() if not lg.entries or lg.entries[-1][0] <= now - lg.period]:
+        for key in [k for k, lg in self._logs.items() if not lg.times or lg.times[-1] <= now - lg.period]:
             del self._logs[key]
         for key, (period, anchor) in list(self._quota_period.items()):
             if period and self._quotas[key][0] < window_index(now, period, anchor):

@@ -175,7 +175,8 @@ def test_admit_is_hit_rates_verdict_with_the_same_recording() -> None:
         assert by_admit.admit(key, limit, period, cost, now) \
             == by_hit.hit_rate(key, limit, period, cost, now).allowed
     for key in "abc":
-        assert list(by_admit._logs[key].entries) == list(by_hit._logs[key].entries)
+        assert list(by_admit._logs[key].times) == list(by_hit._logs[key].times)
+        assert list(by_admit._logs[key].costs) == list(by_hit._logs[key].costs)
         assert by_admit._logs[key].total == by_hit._logs[key].total
 
 
