@@ -82,25 +82,11 @@ class CounterCore:
     def admit(self, key: str, limit: int, period_s: int, cost: int, now: float) -> bool:
         """`hit_rate`'s verdict alone, for arguments checked beforehand (a policy's
         fixed limit): records an admitted hit exactly as `hit_rate` does; no decision
-        object is made. This is the per-request path of the usual rate limits, so
-        `_log_at` and `_Log.expire` are written out here."""
-        self._ops += 1
-        if not self._ops % SWEEP_EVERY:
-            self.sweep(now)
-        log = self._logs.get(key)
-        if log is None:
-            log = self._logs[key] = _Log(period_s)
-        log.period = period_s
-        times = log.times
-        cutoff = now - period_s
-        while times and times[0] <= cutoff:
-            times.popleft()
-            log.total -= log.costs.popleft()
+        object is made. This is the per-request path of the usual rate limits."""
+        log = self._log_at(key, period_s, now)
         if log.total + (cost or 1) <= limit:
             if cost:
-                times.append(now)
-                log.costs.append(cost)
-                log.total += cost
+                log.record(now, cost)
             return True
         return False
 
