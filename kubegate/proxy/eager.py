@@ -18,7 +18,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
+from types import CoroutineType
 from typing import Any
+
+_COROUTINE_TYPES: dict[type, bool] = {CoroutineType: True}
+
+
+def is_coroutine(value: object) -> bool:
+    """Whether `value` is a coroutine still to run: Python's own, or one of a module
+    compiled by mypyc (kubegate/native.py), which is another type (answer cached per type)."""
+    kind = type(value)
+    known = _COROUTINE_TYPES.get(kind)
+    if known is None:
+        known = _COROUTINE_TYPES[kind] = isinstance(value, Coroutine)
+    return known
 
 
 def start_eagerly(coro: Coroutine[Any, Any, Any],

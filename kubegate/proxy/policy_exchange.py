@@ -25,7 +25,6 @@ import json
 import logging
 from collections.abc import Awaitable, Coroutine
 from time import perf_counter
-from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from kubegate.compile.backends import Backend, parse_backend
@@ -36,7 +35,7 @@ from kubegate.policies.errors import STOP, BackendError
 from kubegate.policies.pipeline import INTERNAL_ERROR, JSON, Paused
 from kubegate.policies.state import PolicyContext
 from kubegate.proxy import egress
-from kubegate.proxy.eager import start_eagerly
+from kubegate.proxy.eager import is_coroutine, start_eagerly
 from kubegate.proxy.errors import json_error, reason
 from kubegate.proxy.exchange import Exchange
 from kubegate.proxy.forward import forward, request_head
@@ -71,19 +70,6 @@ def send_to_backend(ctx: Any) -> Awaitable[None]:
     during a ``lane`` call still reach the exchange made afterwards."""
     exchange: PolicyExchange = ctx.exchange
     return exchange._send(ctx)
-
-
-_COROUTINE_TYPES: dict[type, bool] = {CoroutineType: True}
-
-
-def is_coroutine(value: object) -> bool:
-    """Whether a lane's outcome is a coroutine still to run: Python's own, or one of a
-    module compiled by mypyc (kubegate/native.py), which is another type."""
-    kind = type(value)
-    known = _COROUTINE_TYPES.get(kind)
-    if known is None:
-        known = _COROUTINE_TYPES[kind] = isinstance(value, Coroutine)
-    return known
 
 
 class PolicyExchange:

@@ -112,7 +112,7 @@ def test_the_switch_makes_is_compiled_false(monkeypatch: pytest.MonkeyPatch) -> 
 def test_a_compiled_coroutine_is_a_coroutine_to_the_policy_exchange() -> None:
     """A lane returns a coroutine when it must wait (a key guard); compiled, that is not
     Python's coroutine type, and a PolicyExchange that missed it would never answer."""
-    from kubegate.proxy.policy_exchange import is_coroutine
+    from kubegate.proxy.eager import is_coroutine
     from kubegate.services.counters.batch import Coalescer
 
     async def flush(batch: list[int]) -> list[int]:
