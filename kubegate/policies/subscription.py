@@ -44,7 +44,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from kubegate.services.keys import ProductInfo as IndexProduct
 from kubegate.services.keys import SubscriptionInfo as IndexSubscription
@@ -145,7 +145,9 @@ class SubscriptionGate:
         can tell (refusals, a limit reached, a key in the query, a subscription with
         an end date, an open product's fallback for a bad key). The key header is
         never forwarded."""
-        if self.query_field in query:
+        # find(), not `in`: bytes.__contains__ first tries the operand as an int and
+        # pays for a TypeError on every call
+        if query and query.find(self.query_field) >= 0:
             return FULL_CHECK
         if not key:  # none, or empty: as if none was sent
             if self.open_product is None and self.required:
@@ -299,8 +301,8 @@ class SubscriptionGate:
             ctx.Response = Response(500, "Internal Server Error", list(JSON), INTERNAL_ERROR)
 
 
-_GUARDED = object()  # see SubscriptionGate._admit
-FULL_CHECK = object()  # see SubscriptionGate._admit_head
+_GUARDED: Final = object()  # see SubscriptionGate._admit
+FULL_CHECK: Final = object()  # see SubscriptionGate._admit_head
 
 
 def _verdict(checked: bool | HeadWait, subscription: str | None) -> str | None | object:

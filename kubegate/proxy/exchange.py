@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from time import perf_counter
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from kubegate.proxy.errors import REASONS, json_error, reason
 from kubegate.proxy.headers import response_header_block
@@ -29,10 +29,10 @@ if TYPE_CHECKING:
     from kubegate.observability.otel import RequestSpan
     from kubegate.proxy.client import ClientConnection
 
-BODY_BUFFER_LIMIT = 256 * 1024
-CRLF = b"\r\n"
-NO_BODY_STATUSES = frozenset({204, 304})
-STATUS_LINES = {code: b"HTTP/1.1 %d %s\r\n" % (code, phrase) for code, phrase in REASONS.items()}
+BODY_BUFFER_LIMIT: Final = 256 * 1024
+CRLF: Final = b"\r\n"
+NO_BODY_STATUSES: Final = frozenset({204, 304})
+STATUS_LINES: Final = {code: b"HTTP/1.1 %d %s\r\n" % (code, phrase) for code, phrase in REASONS.items()}
 
 
 class Queued(Protocol):
@@ -275,7 +275,11 @@ class Exchange:
 
     def _finish(self) -> None:
         self.finished = True
-        self.conn.server.record(self)
+        server = self.conn.server
+        if server.access_log is None and self.span is None:
+            server.observe(self.target, self.status, self.subscription, self.t0, self.backend_s)
+        else:
+            server.record(self)
         up, self.upstream = self.upstream, None
         if up is not None:
             self.conn.server.active.discard(up)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Final
 
 # RFC 9110 7.6.1 connection-specific fields, plus the de-facto ones.
 HOP_BY_HOP = frozenset(
@@ -60,17 +61,17 @@ def valid_content_length(values: list[bytes]) -> int | None:
     return int(first)
 
 
-PLAIN_CONNECTION_TOKENS = frozenset({b"keep-alive", b"close", b"upgrade"})
-_HOP_LINE = re.compile(
+PLAIN_CONNECTION_TOKENS: Final = frozenset({b"keep-alive", b"close", b"upgrade"})
+_HOP_LINE: Final = re.compile(
     rb"^(connection|keep-alive|proxy-connection|te|trailer|transfer-encoding|upgrade"
     rb"|proxy-authenticate|proxy-authorization)[ \t]*:[ \t]*([^\r\n]*)\r\n",
     re.IGNORECASE | re.MULTILINE,
 )
-_LENGTH_LINE = re.compile(rb"^content-length[ \t]*:", re.IGNORECASE | re.MULTILINE)
+_LENGTH_LINE: Final = re.compile(rb"^content-length[ \t]*:", re.IGNORECASE | re.MULTILINE)
 
 
-_BLOCKS: dict[bytes, tuple[bytes, bool, bool]] = {}
-BLOCK_CACHE_SIZE = 256
+_BLOCKS: Final[dict[bytes, tuple[bytes, bool, bool]]] = {}
+BLOCK_CACHE_SIZE: Final = 256
 
 
 def response_header_block(head: bytes) -> tuple[bytes, bool, bool]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from time import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import httptools
 
@@ -40,14 +40,14 @@ if TYPE_CHECKING:
     from kubegate.proxy.server import ServerState
 
 PUBLISHED = PUBLISHED_HOST.encode()
-TRACE_HEADER = b"x-kubegate-trace"
+TRACE_HEADER: Final = b"x-kubegate-trace"
 # request fields policies do not see (hop-by-hop, those the gateway re-derives, and
 # the live-trace switch)
 POLICY_HIDDEN = (REQUEST_SPECIAL - {b"host", b"content-length", b"x-forwarded-for"}) | {TRACE_HEADER}
-CRLF = b"\r\n"
-INF = float("inf")
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_HOST = re.compile(rb"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_~%!$&'()*+,;=]*)(:[0-9]*)?$")
+CRLF: Final = b"\r\n"
+INF: Final = float("inf")
+CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+_HOST: Final = re.compile(rb"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_~%!$&'()*+,;=]*)(:[0-9]*)?$")
 
 
 def _local(conn: ClientConnection, status: int, message: str, keep_alive: bool,
@@ -78,7 +78,7 @@ def begin_exchange(conn: ClientConnection) -> Queued:
     server = conn.server
     parser = conn.parser
     method = parser.get_method()
-    version = parser.get_http_version()
+    version = conn.http_version(method)
     keep_alive = parser.should_keep_alive() and not conn.closing
     head_only = method == b"HEAD"
     if version not in ("1.1", "1.0"):
@@ -300,7 +300,7 @@ def begin_exchange(conn: ClientConnection) -> Queued:
     return ex
 
 
-MISSING = object()
+MISSING: Final = object()
 ROUTE_CACHE_SIZE = 4096  # distinct method + path pairs kept per worker
 
 

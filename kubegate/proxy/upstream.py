@@ -17,13 +17,13 @@ import os
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import httptools
 
 from kubegate.compile.backends import Backend
 
-MAX_RESPONSE_HEAD = 64 * 1024  # bytes of status line and headers a backend may send
+MAX_RESPONSE_HEAD: Final = 64 * 1024  # bytes of status line and headers a backend may send
 
 
 log = logging.getLogger("kubegate.proxy")

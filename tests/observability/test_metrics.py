@@ -1,9 +1,10 @@
+from bisect import bisect_left
 import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from kubegate.observability import RequestMetrics, merge, quantile, render, traffic_summary
-from kubegate.observability.metrics import BUCKETS
+from kubegate.observability.metrics import BUCKETS, bucket
 
 
 def scrape(m: RequestMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -27,6 +28,14 @@ def known_sequence() -> RequestMetrics:
     m.event("jwks_fetch", "ok")
     m.set_pool("http://b:80", 3, 1)
     return m
+
+
+def test_bucket_is_the_first_bound_not_exceeded() -> None:
+    # the same answer as bisect_left on the bounds, at, between and beyond every bound
+    values = [0.0, -1.0, 1e9, *BUCKETS, *(b * 0.999 for b in BUCKETS), *(b * 1.001 for b in BUCKETS)]
+    for v in values:
+        assert bucket(v) == bisect_left(BUCKETS, v), v
+    assert bucket(BUCKETS[-1] + 1) == len(BUCKETS)  # +Inf
 
 
 def test_scrape_after_known_sequence() -> None:

@@ -334,3 +334,42 @@ def test_a_connection_paused_for_a_slow_client_reads_again_when_reused(rig: Rig)
     rig.client.resume_writing()
     rig.send(GET)
     assert rig.upstream_sent().startswith(b"GET /base/items/1")
+
+
+# -- the HTTP version, read off the chunk when the request line starts it ---------------
+# (ClientConnection.http_version): a Host-less request is refused on HTTP/1.1 only, so
+# the answer tells which version the gateway saw.
+@pytest.mark.parametrize("chunks", [
+    [b"GET /api/items/1 HTTP/1.0\r\n\r\n"],
+    [b"GET /api/items/1 HTTP/1.0\r\n", b"\r\n"],
+    [b"G", b"ET /api/items/1 HTTP/1.0\r\n\r\n"],
+    # the next chunk starts with what looks like an HTTP/1.1 request line: a header value
+    [b"GET /api/items/1 HTTP/1.0\r\nX-A: ", b"GET /api/items/1 HTTP/1.1\r\n\r\n"],
+], ids=["one-chunk", "head-split", "line-split", "lookalike-value"])
+def test_http10_request_is_seen_as_http10(chunks: list[bytes]) -> None:
+    rig = make_rig()
+    for chunk in chunks:
+        rig.send(chunk)
+    assert rig.upstream_sent().startswith(b"GET /base/items/1 HTTP/1.1\r\n")
+    assert rig.ct.take() == b""
+
+
+def test_http10_pipelined_after_http11_in_one_chunk_is_seen_as_http10(rig: Rig) -> None:
+    rig.send(GET + b"GET /api/items/1 HTTP/1.0\r\n\r\n")
+    rig.reply(OK)
+    assert rig.upstream_sent().count(b"GET /base/items/1") == 2  # the 2nd reuses the connection
+    rig.reply(OK)
+    out = rig.ct.take()
+    assert out.count(b"HTTP/1.1 200 OK") == 2, out
+    assert rig.ct.closed  # an HTTP/1.0 request without keep-alive ends the connection
+
+
+@pytest.mark.parametrize("request_line, status", [
+    (b"GET /api/items/1 HTTP/1.1\r\n\r\n", 400),  # no Host
+    (b"GET /api/items/1 HTTP/2.0\r\nHost: h\r\n\r\n", 505),
+    (b"GET /api/items/1 HTTP/0.9\r\nHost: h\r\n\r\n", 505),
+])
+def test_http_version_from_the_chunk_start(request_line: bytes, status: int) -> None:
+    rig = make_rig()
+    rig.send(request_line)
+    assert rig.ct.take().startswith(b"HTTP/1.1 %d " % status)

@@ -19,6 +19,7 @@ is newer than ``last_now - period``; idle keys are swept every ``SWEEP_EVERY`` c
 from __future__ import annotations
 
 from collections import deque
+from typing import Final
 
 from .base import (
     QuotaDecision,
@@ -30,7 +31,7 @@ from .base import (
     window_index,
 )
 
-SWEEP_EVERY = 4096
+SWEEP_EVERY: Final = 4096
 
 
 class _Log:
