@@ -35,6 +35,7 @@ from types import ModuleType
 COMPILED: tuple[str, ...] = (
     "kubegate.observability.metrics",
     "kubegate.policies.builtin.limits",
+    "kubegate.policies.runtime",
     "kubegate.policies.subscription",
     "kubegate.proxy.client",
     "kubegate.proxy.egress",
@@ -45,6 +46,7 @@ COMPILED: tuple[str, ...] = (
     "kubegate.proxy.request",
     "kubegate.proxy.server",
     "kubegate.proxy.upstream",
+    "kubegate.services.counters.base",
     "kubegate.services.counters.batch",
     "kubegate.services.counters.core",
     "kubegate.services.counters.memory",

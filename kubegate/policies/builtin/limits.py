@@ -43,6 +43,7 @@ from kubegate.services.counters import (
     store_unavailable,
 )
 from kubegate.services.counters.base import check_rate_args
+from kubegate.services.counters.batch import Verdict
 from kubegate.services.counters.schema import MAX_RATE_PERIOD
 
 from ..compiler import Compiler
@@ -150,7 +151,7 @@ def waiting_head_check(later: Any, mode: Any, policy: str, where: tuple[str, str
         key = key_of(subscription, client_ip)
         if key.__class__ is bool:
             return key  # type: ignore[return-value]
-        return HeadWait(later.hit_rate_soon(key, calls, period, count), settle,
+        return HeadWait(later.hit_rate_soon(key, calls, period, count, to=Verdict()), settle,
                         (key, subscription))
     return head_check
 

@@ -8,20 +8,92 @@ and under load a round trip carries all requests that queued behind the
 previous one.  A round trip that fails or exceeds ``timeout`` fails every
 request in it with ``CounterUnavailable``; a request therefore waits at most
 about two timeouts (the round trip in flight, then its own).
+
+A request's answer goes to an ``asyncio.Future`` (awaitable), or to a ``Verdict``
+the caller passes: a slot whose one callback runs at once when the round trip
+answers, for the data plane's head checks (see ``Verdict``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, Union
 
 from .base import CounterUnavailable
 
 Req = TypeVar("Req")
 
 Flush = Callable[[list[Req]], Awaitable[list[Any]]]
+log = logging.getLogger("kubegate.counters")
+
+
+class Verdict:
+    """A future-like slot for one answer whose callback runs at once, inside
+    `set_result`/`set_exception`, where an asyncio.Future would schedule it on the
+    event loop: for a per-request answer read by a plain callback (a held request's
+    rate-limit verdict), the Future, its scheduling and its Handle cost more than
+    the rest of the verdict. It is not awaitable.
+
+    Invariants: answered at most once (a later answer is ignored); it holds one
+    callback at a time (a second added while the first waits is an error); each
+    callback runs exactly once, after the answer, whether added before or after it;
+    an exception it raises is logged, never propagated into the code that answered."""
+
+    __slots__ = ("_done", "_result", "_error", "_callback")
+
+    def __init__(self) -> None:
+        self._done = False
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._callback: Callable[[Verdict], object] | None = None
+
+    def done(self) -> bool:
+        return self._done
+
+    def result(self) -> Any:
+        if not self._done:
+            raise asyncio.InvalidStateError("no answer yet")
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def exception(self) -> BaseException | None:
+        if not self._done:
+            raise asyncio.InvalidStateError("no answer yet")
+        return self._error
+
+    def set_result(self, value: Any) -> None:
+        if not self._done:
+            self._done = True
+            self._result = value
+            self._run()
+
+    def set_exception(self, error: BaseException) -> None:
+        if not self._done:
+            self._done = True
+            self._error = error
+            self._run()
+
+    def add_done_callback(self, callback: Callable[[Verdict], object]) -> None:
+        if self._callback is not None:
+            raise RuntimeError("a Verdict holds one callback at a time")
+        self._callback = callback
+        if self._done:
+            self._run()
+
+    def _run(self) -> None:
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            try:
+                callback(self)
+            except Exception:  # noqa: BLE001 - the answering round trip must go on
+                log.exception("a counter answer's callback failed")
+
+
+Waiter = Union["asyncio.Future[Any]", Verdict]
 
 
 class Coalescer(Generic[Req]):
@@ -29,7 +101,7 @@ class Coalescer(Generic[Req]):
         self._flush = flush
         self._timeout = timeout
         self._max_batch = max_batch
-        self._pending: list[tuple[Req, asyncio.Future[Any]]] = []
+        self._pending: list[tuple[Req, Waiter]] = []
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # get_running_loop() costs a getpid()
         self.round_trips = 0
@@ -45,11 +117,22 @@ class Coalescer(Generic[Req]):
         if loop is None or loop.is_closed():  # bound to the first loop that uses it
             loop = self._loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((req, fut))
+        self._queue(loop, req, fut)
+        return fut
+
+    def enqueue_to(self, req: Req, verdict: Verdict) -> Verdict:
+        """`enqueue`, the answer going to `verdict` (returned), not a new Future."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            loop = self._loop = asyncio.get_running_loop()
+        self._queue(loop, req, verdict)
+        return verdict
+
+    def _queue(self, loop: asyncio.AbstractEventLoop, req: Req, waiter: Waiter) -> None:
+        self._pending.append((req, waiter))
         self.requests += 1
         if self._task is None:
             self._task = loop.create_task(self._run())
-        return fut
 
     async def _run(self) -> None:
         try:
@@ -60,7 +143,7 @@ class Coalescer(Generic[Req]):
         finally:
             self._task = None
 
-    async def _one(self, batch: list[tuple[Req, asyncio.Future[Any]]]) -> None:
+    async def _one(self, batch: list[tuple[Req, Waiter]]) -> None:
         self.round_trips += 1
         try:
             async with asyncio.timeout(self._timeout):  # no Task of its own, unlike wait_for

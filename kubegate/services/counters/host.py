@@ -43,7 +43,7 @@ from .base import (
     open_rate,
     soon_decision,
 )
-from .batch import Coalescer
+from .batch import Coalescer, Verdict
 from .core import CounterCore
 
 _LEN = struct.Struct(">I")
@@ -220,11 +220,13 @@ class HostCounterClient:
                              lambda: open_rate(limit), lambda m: closed_rate(limit, m))
 
     def hit_rate_soon(self, key: str, limit: int, period_s: int, cost: int = 1, *,
-                      now: float | None = None) -> asyncio.Future[Any]:
+                      now: float | None = None, to: Verdict | None = None) -> Any:
         """`hit_rate` without awaiting: the future of the raw answer (it always
-        completes, within about two timeouts); `rate_decision` reads it once done."""
+        completes, within about two timeouts), or `to` answered; `rate_decision`
+        reads it once done."""
         check_rate_args(limit, period_s, cost)
-        return self.batcher.enqueue(["r", key, limit, period_s, cost, now])
+        req = ["r", key, limit, period_s, cost, now]
+        return self.batcher.enqueue(req) if to is None else self.batcher.enqueue_to(req, to)
 
     def rate_decision(self, done: asyncio.Future[Any], limit: int,
                       fail_mode: FailMode = DEFAULT_FAIL_MODE) -> RateDecision:

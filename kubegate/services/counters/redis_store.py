@@ -47,7 +47,7 @@ from .base import (
     open_rate,
     soon_decision,
 )
-from .batch import Coalescer
+from .batch import Coalescer, Verdict
 from .redis_client import make_redis_client
 from .resp import ReplyError, RespClient
 
@@ -223,13 +223,15 @@ class RedisCounterStore:
         return _rate(answer, limit)
 
     def hit_rate_soon(self, key: str, limit: int, period_s: int, cost: int = 1, *,
-                      now: float | None = None) -> asyncio.Future[Any]:
+                      now: float | None = None, to: Verdict | None = None) -> Any:
         """`hit_rate` without awaiting: the future of the raw answer (it always
-        completes, within about two timeouts); `rate_decision` reads it once done."""
+        completes, within about two timeouts), or `to` answered; `rate_decision`
+        reads it once done."""
         check_rate_args(limit, period_s, cost)
         z, h, _ = self.keys_for(key)
-        return self.batcher.enqueue(("rate", [z, h], [limit, period_s, cost,
-                                                      "-1" if now is None else repr(float(now))]))
+        op: Op = ("rate", [z, h], [limit, period_s, cost,
+                                   "-1" if now is None else repr(float(now))])
+        return self.batcher.enqueue(op) if to is None else self.batcher.enqueue_to(op, to)
 
     def rate_decision(self, done: asyncio.Future[Any], limit: int,
                       fail_mode: FailMode = DEFAULT_FAIL_MODE) -> RateDecision:
