@@ -104,6 +104,7 @@ class Coalescer(Generic[Req]):
         self._pending: list[tuple[Req, Waiter]] = []
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # get_running_loop() costs a getpid()
+        self._expired = False  # the round trip in flight ran out of time
         self.round_trips = 0
         self.requests = 0
 
@@ -145,21 +146,27 @@ class Coalescer(Generic[Req]):
 
     async def _one(self, batch: list[tuple[Req, Waiter]]) -> None:
         self.round_trips += 1
+        task, loop = self._task, self._loop
+        assert task is not None and loop is not None  # _run is the task running this
+        # The timeout as asyncio.timeout does it (cancel the task, tell that cancel
+        # from any other), without its Python-level context manager per round trip.
+        self._expired = False
+        timer = loop.call_later(self._timeout, self._expire, task)
         try:
-            async with asyncio.timeout(self._timeout):  # no Task of its own, unlike wait_for
-                results = await self._flush([r for r, _ in batch])
+            results = await self._flush([r for r, _ in batch])
         except asyncio.CancelledError:
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(CounterUnavailable("counter round trip cancelled"))
-            raise
-        except Exception as exc:  # noqa: BLE001 - every failure becomes "unavailable"
-            err = exc if isinstance(exc, CounterUnavailable) else CounterUnavailable(
-                f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(err)
+            if not self._expired:  # close(), or the loop shutting down
+                _fail(batch, CounterUnavailable("counter round trip cancelled"))
+                raise
+            task.uncancel()
+            _fail(batch, CounterUnavailable("TimeoutError"))
             return
+        except Exception as exc:  # noqa: BLE001 - every failure becomes "unavailable"
+            _fail(batch, exc if isinstance(exc, CounterUnavailable) else CounterUnavailable(
+                f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__))
+            return
+        finally:
+            timer.cancel()
         for (_, fut), res in zip(batch, results, strict=True):
             if fut.done():
                 continue
@@ -168,8 +175,18 @@ class Coalescer(Generic[Req]):
             else:
                 fut.set_result(res)
 
+    def _expire(self, task: asyncio.Task[None]) -> None:
+        self._expired = True
+        task.cancel()
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+
+
+def _fail(batch: list[tuple[Any, Waiter]], error: BaseException) -> None:
+    for _, waiter in batch:
+        if not waiter.done():
+            waiter.set_exception(error)
