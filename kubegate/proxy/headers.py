@@ -71,6 +71,7 @@ _LENGTH_LINE: Final = re.compile(rb"^content-length[ \t]*:", re.IGNORECASE | re.
 
 
 _BLOCKS: Final[dict[bytes, tuple[bytes, bool, bool]]] = {}
+_LAST: Final[list[object]] = [b"", (b"", False, False)]  # the last head and its result
 BLOCK_CACHE_SIZE: Final = 256
 
 
@@ -79,17 +80,20 @@ def response_header_block(head: bytes) -> tuple[bytes, bool, bool]:
     ending in CRLF; whether Content-Length is present; whether the body is chunked).
 
     A backend repeats the same head many times a second (its Date changes once a
-    second): results for blocks up to 2 KiB are kept, for up to BLOCK_CACHE_SIZE
-    distinct blocks, and the table is emptied when full, so memory stays bounded
-    (a pure function of its input: nothing leaks between responses)."""
-    block = head[head.find(b"\r\n") + 2 : -2]
-    found = _BLOCKS.get(block)
+    second): results for heads up to 2 KiB are kept, for up to BLOCK_CACHE_SIZE
+    distinct heads, and the table is emptied when full, so memory stays bounded; the
+    last head is compared first, which costs less than hashing it (a pure function
+    of its input: nothing leaks between responses)."""
+    if head == _LAST[0]:
+        return _LAST[1]  # type: ignore[return-value]
+    found = _BLOCKS.get(head)
     if found is None:
-        found = _header_block(block)
-        if len(block) <= 2048:
+        found = _header_block(head[head.find(b"\r\n") + 2 : -2])
+        if len(head) <= 2048:
             if len(_BLOCKS) >= BLOCK_CACHE_SIZE:
                 _BLOCKS.clear()
-            _BLOCKS[block] = found
+            _BLOCKS[head] = found
+            _LAST[0], _LAST[1] = head, found
     return found
 
 

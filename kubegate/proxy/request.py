@@ -141,11 +141,15 @@ def begin_exchange(conn: ClientConnection) -> Queued:
     # -- framing and Host: anything ambiguous is refused and the connection closed
     if hosts > 1 or (hosts == 0 and version == "1.1"):
         return _local(conn, 400, "Bad request: exactly one Host header is required", False)
-    if host is not None and host not in server.valid_hosts:
-        if not _HOST.match(host):
-            return _local(conn, 400, "Bad request: invalid Host header", False)
-        if len(server.valid_hosts) < 1024:  # a handful of names in practice: remember them
-            server.valid_hosts.add(host)
+    host_line = None  # the X-Forwarded-Host line (none for an empty Host)
+    if host:
+        host_line = server.valid_hosts.get(host)
+        if host_line is None:
+            if not _HOST.match(host):
+                return _local(conn, 400, "Bad request: invalid Host header", False)
+            host_line = b"x-forwarded-host: " + host + CRLF
+            if len(server.valid_hosts) < 1024:  # a handful of names in practice: remember them
+                server.valid_hosts[host] = host_line
     chunked = False
     length = 0
     if encodings:
@@ -177,6 +181,7 @@ def begin_exchange(conn: ClientConnection) -> Queued:
         url_port: int | None = parsed_url.port
         path, query = url_path or b"/", url_query or b""
         host = url_host + (b":%d" % url_port if url_port else b"")
+        host_line = b"x-forwarded-host: " + host + CRLF if host else None
     else:
         return _local(conn, 400, "Bad request: unsupported request target form", False)
     # -- routing: recent results are kept per snapshot (a hot path is routed once)
@@ -193,7 +198,7 @@ def begin_exchange(conn: ClientConnection) -> Queued:
         routes[route_key] = route
     if route is None:
         return _local(conn, 404, NOT_FOUND_MESSAGE, keep_alive, head_only)
-    match, method_text, normalised, upstream_path, pool = route
+    match, method_text, normalised, line_start, host_field, pool = route
     target = match.target
     if target.static is not None:
         return _published(conn, target.static, host, keep_alive, head_only)
@@ -242,11 +247,10 @@ def begin_exchange(conn: ClientConnection) -> Queued:
 
     # -- the upstream request head (for a policy path: up to the framing, used when the
     # policies leave the request as it came)
-    backend = target.backend
-    lines = [method, b" ", upstream_path]
+    lines = [line_start]  # few pieces: b"".join pays per piece
     if query:
         lines += (b"?", query)
-    lines += (b" HTTP/1.1\r\nhost: ", backend.host_header, CRLF)
+    lines.append(host_field)
     copied = len(lines)
     lines += fwd
     if server.forwarded_headers:
@@ -255,8 +259,8 @@ def begin_exchange(conn: ClientConnection) -> Queued:
                       b"x-forwarded-proto: ", conn.scheme, CRLF)
         else:
             lines.append(conn.forwarded)
-        if host:
-            lines += (b"x-forwarded-host: ", host, CRLF)
+        if host_line is not None:
+            lines.append(host_line)
     if rid_name is not None:
         if rid is None or len(rid) > 200:
             rid = server.next_request_id()
@@ -305,9 +309,10 @@ ROUTE_CACHE_SIZE = 4096  # distinct method + path pairs kept per worker
 
 
 def _route(server: ServerState, method: bytes, path: bytes
-           ) -> tuple[Match[RouteTarget], str, str, bytes, Any] | None:
+           ) -> tuple[Match[RouteTarget], str, str, bytes, bytes, Any] | None:
     """Route a request path on the current snapshot: (match, method, normalised path,
-    the path sent upstream, the backend's pool), or None when no operation matches.
+    the upstream request line up to the query, the rest of that line with the backend's
+    Host field, the backend's pool), or None when no operation matches.
     BadPath or UnicodeDecodeError for a path that cannot be routed safely."""
     segments, normalised = split_path(path.decode("ascii"))
     method_text = method.decode("ascii")
@@ -316,8 +321,10 @@ def _route(server: ServerState, method: bytes, path: bytes
         return None
     depth = len(segments) - len(match.rest)
     rest_path = normalised if depth == 0 else "/" + "/".join(normalised.split("/")[depth + 1:])
-    upstream = (match.target.backend.base_path + rest_path).encode("ascii")
-    return match, method_text, normalised, upstream, server.pools.get(match.target.backend)
+    backend = match.target.backend
+    upstream = (backend.base_path + rest_path).encode("ascii")
+    return (match, method_text, normalised, method + b" " + upstream,
+            b" HTTP/1.1\r\nhost: " + backend.host_header + CRLF, server.pools.get(backend))
 
 
 def start_span(tracer: RequestTracer, method: str, target: RouteTarget, path: str,

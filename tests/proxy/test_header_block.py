@@ -27,6 +27,7 @@ def test_hop_by_hop_and_connection_named_fields_are_removed() -> None:
 
 def test_results_are_reused_and_the_cache_stays_bounded() -> None:
     headers._BLOCKS.clear()
+    headers._LAST[0] = b""
     first = response_header_block(head(b"Date: a", b"Content-Length: 1"))
     again = response_header_block(head(b"Date: a", b"Content-Length: 1"))
     assert again == first and len(headers._BLOCKS) == 1  # the same head: the cached result
@@ -38,6 +39,15 @@ def test_results_are_reused_and_the_cache_stays_bounded() -> None:
     big = head(b"X-Big: " + b"v" * 4000, b"Connection: close")
     assert response_header_block(big)[0] == b"X-Big: " + b"v" * 4000 + b"\r\n"
     assert all(len(k) <= 2048 for k in headers._BLOCKS)  # large heads are not kept
+
+
+def test_alternating_heads_each_get_their_own_result() -> None:
+    a = head(b"Date: a", b"Content-Length: 1")
+    b = head(b"Date: a", b"Transfer-Encoding: chunked", b"Connection: close")
+    for _ in range(3):  # the last head first, then the table: never the other's result
+        assert response_header_block(a) == (b"Date: a\r\nContent-Length: 1\r\n", True, False)
+        assert response_header_block(a)[1] is True
+        assert response_header_block(b) == (b"Date: a\r\n", False, True)
 
 
 @pytest.mark.parametrize("lines", [

@@ -373,3 +373,13 @@ def test_http_version_from_the_chunk_start(request_line: bytes, status: int) -> 
     rig = make_rig()
     rig.send(request_line)
     assert rig.ct.take().startswith(b"HTTP/1.1 %d " % status)
+
+
+def test_an_empty_host_is_forwarded_without_x_forwarded_host(rig: Rig) -> None:
+    rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: \r\n\r\n")
+    sent = rig.upstream_sent()
+    assert sent.startswith(b"GET /base/items/1 HTTP/1.1\r\nhost: 10.9.9.9:9000\r\n")
+    assert b"x-forwarded-host" not in sent.lower()
+    rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw.example\r\n\r\n")  # a known Host: its line
+    rig.reply(OK)
+    assert b"x-forwarded-host: gw.example\r\n" in rig.upstream_sent()
