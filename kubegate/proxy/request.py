@@ -104,16 +104,23 @@ def begin_exchange(conn: ClientConnection) -> Queued:
     intercepted = server.intercepted
     key_fields = server.key_fields  # (subscription-key fields, in intercepted)
     fwd: list[bytes] = []
-    keys: list[tuple[bytes, bytes, int]] = []  # (field, value, index in fwd) of key fields
+    # (field, name, value, index in fwd) of key fields: their lines are made only if
+    # forwarded (below); until then fwd holds b"" in their place
+    keys: list[tuple[bytes, bytes, bytes, int]] = []
     for name, value in headers:
-        low = name.lower()
+        low = _LOWER.get(name)  # the same lowered object for a name seen before: its
+        if low is None:         # hash is computed once, not per request
+            low = name.lower()
+            if len(_LOWER) >= LOWER_CACHE_SIZE:
+                _LOWER.clear()
+            _LOWER[name] = low
         if low in intercepted:
             if low == b"host":
                 hosts += 1
                 host = value
             elif low in key_fields:  # noted, and forwarded unless a key check takes it
-                keys.append((low, value, len(fwd)))
-                fwd.append(name + b": " + value + CRLF)
+                keys.append((low, name, value, len(fwd)))
+                fwd.append(b"")
             elif low == b"content-length":
                 lengths.append(value)
             elif low == b"transfer-encoding":
@@ -198,7 +205,7 @@ def begin_exchange(conn: ClientConnection) -> Queued:
         routes[route_key] = route
     if route is None:
         return _local(conn, 404, NOT_FOUND_MESSAGE, keep_alive, head_only)
-    match, method_text, normalised, line_start, host_field, pool = route
+    match, method_text, normalised, line_start, host_field, pool, head_gate = route
     target = match.target
     if target.static is not None:
         return _published(conn, target.static, host, keep_alive, head_only)
@@ -215,6 +222,7 @@ def begin_exchange(conn: ClientConnection) -> Queued:
     if tokens:
         tokens -= {b"keep-alive", b"close", b"upgrade"}
         if tokens:
+            _key_lines(fwd, keys, None)
             fwd = without_fields(fwd, tokens)
             copied_as_sent = False
 
@@ -222,28 +230,27 @@ def begin_exchange(conn: ClientConnection) -> Queued:
     pipeline = target.pipeline
     subscription: Any = None  # the admitted subscription's id
     held: Any = None  # the HeadWait of a verdict still to come
-    if pipeline is not None and not (traced or is_upgrade):
-        admit = getattr(pipeline, "admit_head", None)
-        if admit is not None and pipeline.key_field in server.key_fields:
-            field = pipeline.key_field
-            key = None
-            at = -1  # the key line's index in fwd; -2: the key was sent twice
-            for low, value, index in keys:
-                if low == field:
-                    at, key = (index if at == -1 else -2), value
-            admitted = admit(key, query, conn.client_ip) if at != -2 else FULL_CHECK
-            if admitted is not FULL_CHECK:  # goes on as on a plain route, less the key header
-                if admitted.__class__ is HeadWait:  # once its counter store answers
-                    held = admitted
-                    subscription = held.subscription
-                else:
-                    subscription = admitted
-                if at >= 0:
-                    if copied_as_sent:
-                        del fwd[at]
-                    else:
-                        fwd = without_fields(fwd, {field})
-                pipeline = None
+    taken = None  # the key field a head check took (not forwarded)
+    if head_gate is not None and not (traced or is_upgrade):
+        admit, field = head_gate
+        key = None
+        at = -1  # the key line's index in fwd; -2: the key was sent twice
+        for low, _, value, index in keys:
+            if low == field:
+                at, key = (index if at == -1 else -2), value
+        admitted = admit(key, query, conn.client_ip) if at != -2 else FULL_CHECK
+        if admitted is not FULL_CHECK:  # goes on as on a plain route, less the key header
+            if admitted.__class__ is HeadWait:  # once its counter store answers
+                held = admitted
+                subscription = held.subscription
+            else:
+                subscription = admitted
+            taken = field
+            if at >= 0 and not copied_as_sent:
+                fwd = without_fields(fwd, {field})
+            pipeline = None
+    if keys and copied_as_sent:
+        _key_lines(fwd, keys, taken)
 
     # -- the upstream request head (for a policy path: up to the framing, used when the
     # policies leave the request as it came)
@@ -304,15 +311,27 @@ def begin_exchange(conn: ClientConnection) -> Queued:
     return ex
 
 
+def _key_lines(fwd: list[bytes], keys: list[tuple[bytes, bytes, bytes, int]],
+               taken: bytes | None) -> None:
+    """Put the lines of the key fields noted in `keys` in their places in `fwd`, but
+    for field `taken` (whose place stays empty)."""
+    for low, name, value, index in keys:
+        if low != taken:
+            fwd[index] = name + b": " + value + CRLF
+
+
 MISSING: Final = object()
+_LOWER: Final[dict[bytes, bytes]] = {}  # header name as sent -> lower-cased
+LOWER_CACHE_SIZE: Final = 4096  # names kept (a full table is emptied: memory stays bounded)
 ROUTE_CACHE_SIZE = 4096  # distinct method + path pairs kept per worker
 
 
 def _route(server: ServerState, method: bytes, path: bytes
-           ) -> tuple[Match[RouteTarget], str, str, bytes, bytes, Any] | None:
+           ) -> tuple[Match[RouteTarget], str, str, bytes, bytes, Any, Any] | None:
     """Route a request path on the current snapshot: (match, method, normalised path,
     the upstream request line up to the query, the rest of that line with the backend's
-    Host field, the backend's pool), or None when no operation matches.
+    Host field, the backend's pool, and (admit_head, key field) when the operation's
+    key check decides on the raw head, else None), or None when no operation matches.
     BadPath or UnicodeDecodeError for a path that cannot be routed safely."""
     segments, normalised = split_path(path.decode("ascii"))
     method_text = method.decode("ascii")
@@ -323,8 +342,13 @@ def _route(server: ServerState, method: bytes, path: bytes
     rest_path = normalised if depth == 0 else "/" + "/".join(normalised.split("/")[depth + 1:])
     backend = match.target.backend
     upstream = (backend.base_path + rest_path).encode("ascii")
+    pipeline = match.target.pipeline
+    admit = getattr(pipeline, "admit_head", None)
+    head_gate = ((admit, pipeline.key_field)
+                 if admit is not None and pipeline.key_field in server.key_fields else None)
     return (match, method_text, normalised, method + b" " + upstream,
-            b" HTTP/1.1\r\nhost: " + backend.host_header + CRLF, server.pools.get(backend))
+            b" HTTP/1.1\r\nhost: " + backend.host_header + CRLF, server.pools.get(backend),
+            head_gate)
 
 
 def start_span(tracer: RequestTracer, method: str, target: RouteTarget, path: str,

@@ -184,6 +184,24 @@ async def test_a_key_field_on_an_api_without_a_key_check_is_forwarded_in_place()
     assert b"\r\nA: 1\r\n" + KEYED + b"B: 2\r\n" in sent
 
 
+async def test_only_the_checked_key_field_is_taken_another_apis_stays_in_place() -> None:
+    rig = make_rig(2, {"apis": [
+        {"name": "orders", "path": "/api", "backend": "http://10.9.9.9:9000/base",
+         "subscription_required": True, "operations": [{"method": "GET", "path": "/items/{id}"}]},
+        {"name": "other", "path": "/o", "backend": "http://10.9.9.9:9000/base",
+         "subscription_required": True, "subscription_key_header": "X-Other-Key",
+         "operations": [{"method": "GET", "path": "/x"}]}],
+        "subscriptions": [{"name": "s", "scope": "all", "primary_key": "k" * 32}]})
+    for _ in range(2):  # the second time with the header names already seen
+        rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw\r\nX-Other-Key: o\r\nA: 1\r\n"
+                 + KEYED + b"B: 2\r\n\r\n")
+        assert type(rig.client.queue[0]) is Exchange  # decided on the raw head
+        sent = rig.upstream_sent()
+        assert b"\r\nX-Other-Key: o\r\nA: 1\r\nB: 2\r\n" in sent, sent
+        rig.reply(OK)
+        assert rig.ct.take().endswith(b"ok")
+
+
 async def test_a_key_header_the_gateway_reads_itself_is_left_to_the_full_check() -> None:
     rig = make_rig(2, {"apis": [{
         "name": "orders", "path": "/api", "backend": "http://10.9.9.9:9000/base",
