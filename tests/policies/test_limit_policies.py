@@ -417,3 +417,18 @@ def test_bench_scenarios_are_valid_and_never_reject(name: str, tmp_path: Path) -
     if "-key-" in name:  # counted per subscription: the key must be required and sent
         assert cfg.apis[0].subscription_required and sc.headers
     assert 'calls="100000000" renewal-period="1"' in xml  # > any benchmark's requests per second
+
+
+def test_subscription_keys_are_made_once_and_the_table_stays_bounded() -> None:
+    from kubegate.policies.builtin.limits import SUBSCRIPTION_KEYS_KEPT, subscription_keys
+
+    key_of = subscription_keys(":api:orders:get")
+    first = key_of("sub-1")
+    assert first == "rl:sub-1:api:orders:get"
+    assert key_of("sub-1") is first  # the same object: its hash is computed once
+    for i in range(2 * SUBSCRIPTION_KEYS_KEPT + 5):
+        assert key_of(f"s{i}") == f"rl:s{i}:api:orders:get"
+    # the table: a closure cell in Python (compiled, the function keeps it natively)
+    tables = [c.cell_contents for c in getattr(key_of, "__closure__", None) or ()
+              if isinstance(c.cell_contents, dict)]
+    assert all(len(t) <= SUBSCRIPTION_KEYS_KEPT for t in tables)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 from kubegate.model.policy import PolicyElement
 from kubegate.services.counters import (
@@ -72,6 +72,7 @@ from .limits_common import (
 )
 
 Limit = tuple[str, int, int]  # counter key, calls, period
+SUBSCRIPTION_KEYS_KEPT: Final = 4096  # per head check (see subscription_keys)
 
 
 def finish(ctx: Any, policy: str, decisions: list[tuple[Limit, RateDecision]],
@@ -212,12 +213,11 @@ def compile_rate_limit(el: PolicyElement, c: Compiler, path: str) -> Step | None
         step = c.step(el, path, run_counted, calls=calls, period=period, nested=0)
         api, operation = c.env.api_id, c.env.operation_id
         if api is not None and operation is not None:  # compiled for one operation
-            head_base = f":{scope_tag_of(scope, api, operation)}"
+            key_of = subscription_keys(f":{scope_tag_of(scope, api, operation)}")
 
             def head_check(subscription: str | None, client_ip: bytes) -> bool:
                 # run_counted before a Context exists: a refusal is left to it (uncounted)
-                return not subscription or admit_now("rl:" + subscription + head_base,
-                                                     calls, period)
+                return not subscription or admit_now(key_of(subscription), calls, period)
             step.head_check = head_check
         return step
 
@@ -263,12 +263,28 @@ def compile_rate_limit(el: PolicyElement, c: Compiler, path: str) -> Step | None
     api, operation = c.env.api_id, c.env.operation_id
     if later is not None and not apis and quiet(spec.headers) and api is not None \
             and operation is not None and valid_rate(spec.calls, spec.renewal_period, 1):
-        tail = f":{scope_tag_of(scope, api, operation)}"
+        key_of = subscription_keys(f":{scope_tag_of(scope, api, operation)}")
         step.head_check = waiting_head_check(
             later, mode, "rate-limit", (api, operation),
-            lambda subscription, _: "rl:" + subscription + tail if subscription else True,
+            lambda subscription, _: key_of(subscription) if subscription else True,
             spec.calls, spec.renewal_period, 1, spec.headers)
     return step
+
+
+def subscription_keys(tail: str) -> Callable[[str], str]:
+    """The rate-limit counter key of a subscription, ``"rl:" + id + tail``, made once
+    per subscription (a bounded table, emptied when full) rather than per request."""
+    made: dict[str, str] = {}
+
+    def key_of(subscription: str) -> str:
+        key = made.get(subscription)
+        if key is None:
+            key = "rl:" + subscription + tail
+            if len(made) >= SUBSCRIPTION_KEYS_KEPT:
+                made.clear()
+            made[subscription] = key
+        return key
+    return key_of
 
 
 def head_counter_key(counter_key: Any) -> Callable[[str | None, bytes], str | None] | None:

@@ -1,24 +1,27 @@
 """Exact, synchronous counting state used by the memory store and the host server.
 
 Rate limits keep a log per key: the timestamps and costs of admitted hits, in two
-parallel deques (plain floats and ints: no tuple per hit for the garbage collector
-to trace while a busy key holds a whole period's hits), plus the running sum of
-their costs.  A hit at ``now`` sees exactly the
+parallel lists (plain floats and ints: no tuple per hit for the garbage collector
+to trace while a busy key holds a whole period's hits) read from a ``head`` index
+(dropping an entry moves the index; the dropped prefix is cut off once it is most
+of the lists), plus the running sum of their costs.  A hit at ``now`` sees exactly the
 entries with ``timestamp > now - period`` (older ones are dropped first), so
 "at most ``limit`` units in any window of ``period`` seconds" holds exactly.
-Memory per key is O(admitted hits in one period) <= ``limit`` entries.
+Memory per key is O(admitted hits in one period): at most about twice ``limit``
+entries, dropped ones included.
 
 Quotas keep ``[window_index, calls, bytes]`` per key; a hit in a later window
 resets the counts.  Every method runs to completion without awaiting, so a
 single-threaded owner (one event loop) gets check-and-act atomicity for free.
 
-Invariants: ``len(times) == len(costs)``; ``total == sum(costs)``; every log entry
-is newer than ``last_now - period``; idle keys are swept every ``SWEEP_EVERY`` calls.
+Invariants: ``len(times) == len(costs)``; ``0 <= head <= len(times)``; the live
+entries are ``times[head:]``/``costs[head:]``, with ``total == sum(costs[head:])``,
+each newer than ``last_now - period``; idle keys are swept every ``SWEEP_EVERY`` calls.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Iterator
 from typing import Final
 
 from .base import (
@@ -32,28 +35,50 @@ from .base import (
 )
 
 SWEEP_EVERY: Final = 4096
+COMPACT_AFTER: Final = 64  # dropped entries kept before the lists may be cut
 
 
 class _Log:
-    __slots__ = ("times", "costs", "total", "period")
+    __slots__ = ("times", "costs", "head", "total", "period")
 
     def __init__(self, period: int) -> None:
-        self.times: deque[float] = deque()  # of each admitted hit, oldest first
-        self.costs: deque[int] = deque()  # of the same hits
+        self.times: list[float] = []  # of each admitted hit, oldest first (live from head)
+        self.costs: list[int] = []  # of the same hits
+        self.head = 0
         self.total = 0
         self.period = period
 
     def expire(self, now: float) -> None:
         cutoff = now - self.period
         times = self.times
-        while times and times[0] <= cutoff:
-            times.popleft()
-            self.total -= self.costs.popleft()
+        head, n = self.head, len(times)
+        if head == n or times[head] > cutoff:
+            return
+        costs = self.costs
+        while head < n and times[head] <= cutoff:
+            self.total -= costs[head]
+            head += 1
+        if head == n:
+            del times[:], costs[:]
+            head = 0
+        elif head > COMPACT_AFTER and 2 * head > n:  # amortised: each entry moves once
+            del times[:head], costs[:head]
+            head = 0
+        self.head = head
 
     def record(self, now: float, cost: int) -> None:
         self.times.append(now)
         self.costs.append(cost)
         self.total += cost
+
+    def idle_since(self, cutoff: float) -> bool:
+        """Whether no live entry is newer than `cutoff`."""
+        return self.head == len(self.times) or self.times[-1] <= cutoff
+
+    def entries(self) -> Iterator[tuple[float, int]]:
+        """The live (time, cost) entries, oldest first."""
+        head = self.head
+        return zip(self.times[head:], self.costs[head:], strict=True)
 
 
 class CounterCore:
@@ -74,7 +99,7 @@ class CounterCore:
         if units > limit:  # can never pass; say "one full period"
             return RateDecision(False, max(0, limit - log.total), period_s, limit)
         need, freed = log.total + units - limit, 0
-        for ts, c in zip(log.times, log.costs, strict=True):
+        for ts, c in log.entries():
             freed += c
             if freed >= need:
                 return RateDecision(False, limit - log.total, ceil_s(ts + period_s - now), limit)
@@ -144,7 +169,7 @@ class CounterCore:
 
     def sweep(self, now: float) -> None:
         """Drop rate logs with nothing in the window and quotas whose window has passed."""
-        for key in [k for k, lg in self._logs.items() if not lg.times or lg.times[-1] <= now - lg.period]:
+        for key in [k for k, lg in self._logs.items() if lg.idle_since(now - lg.period)]:
             del self._logs[key]
         for key, (period, anchor) in list(self._quota_period.items()):
             if period and self._quotas[key][0] < window_index(now, period, anchor):

@@ -175,8 +175,7 @@ def test_admit_is_hit_rates_verdict_with_the_same_recording() -> None:
         assert by_admit.admit(key, limit, period, cost, now) \
             == by_hit.hit_rate(key, limit, period, cost, now).allowed
     for key in "abc":
-        assert list(by_admit._logs[key].times) == list(by_hit._logs[key].times)
-        assert list(by_admit._logs[key].costs) == list(by_hit._logs[key].costs)
+        assert list(by_admit._logs[key].entries()) == list(by_hit._logs[key].entries())
         assert by_admit._logs[key].total == by_hit._logs[key].total
 
 
@@ -194,3 +193,27 @@ async def test_futures_of_hits_decide_like_awaited_hits(store: CounterStore) -> 
     decided = [store.rate_decision(f, 3) for f in futures]  # type: ignore[attr-defined]
     assert decided == awaited
     assert [store.rate_admitted(f) for f in futures] == [True, True, True, False]  # type: ignore[attr-defined]
+
+
+def test_a_busy_key_log_stays_exact_and_bounded_as_it_drops_old_hits() -> None:
+    """The log reads its lists from a head index and cuts the dropped prefix now and
+    then: through thousands of hits the sum, the window and the memory stay right."""
+    from kubegate.services.counters.core import COMPACT_AFTER, CounterCore
+
+    core = CounterCore()
+    limit, period = 100, 10
+    admitted: list[tuple[float, int]] = []  # a plain model of the window
+    rng = random.Random(7)
+    t = 1000.0
+    for _ in range(5000):
+        t += rng.choice((0.01, 0.05, 0.2, 3.0))
+        cost = rng.choice((0, 1, 1, 2))
+        admitted = [(ts, c) for ts, c in admitted if ts > t - period]
+        expected = sum(c for _, c in admitted) + (cost or 1) <= limit
+        assert core.admit("k", limit, period, cost, t) is expected
+        if expected and cost:
+            admitted.append((t, cost))
+        log = core._logs["k"]
+        assert list(log.entries()) == admitted
+        assert log.total == sum(c for _, c in admitted)
+        assert len(log.times) <= 2 * len(admitted) + COMPACT_AFTER + 1
