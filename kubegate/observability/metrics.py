@@ -1,8 +1,10 @@
 """Request metrics recorded by the data plane: plain in-process aggregates.
 
-How it works: `RequestMetrics.observe` does one dict look-up by the tuple
-(api, operation, status class, subscription) and bumps a few ints in a list
-(count, 429 count, two histograms as bucket counters + sums). Nothing is
+How it works: `RequestMetrics.observe` finds the series of (api, operation,
+status class, subscription) (the last one's labels are compared by identity
+first, then a dict look-up by the tuple) and bumps its pending counters (count,
+429 count, two histograms as bucket counters + sums), plain C numbers in the
+compiled module; reading `series` adds them to the series' lists. Nothing is
 formatted, locked or allocated per request once a series exists. Prometheus
 text is produced only when scraped (`kubegate.observability.exposition`).
 
@@ -50,43 +52,100 @@ def bucket(seconds: float) -> int:
     return i
 
 
-class RequestMetrics:
-    """Per-process request aggregates; see the module docstring."""
+class _Pending:
+    """One series' counts not yet added to its list: plain C ints and floats, where
+    the list's items are Python objects (see `RequestMetrics.series`)."""
 
-    __slots__ = ("series", "max_series", "rejections", "gauges", "events", "tokens")
+    __slots__ = ("row", "count", "throttled", "total_sum", "backend_sum", "buckets")
+
+    def __init__(self, row: list[float]) -> None:
+        self.row = row  # the series' list in RequestMetrics._series
+        self.count = 0
+        self.throttled = 0
+        self.total_sum = 0.0
+        self.backend_sum = 0.0
+        self.buckets: list[int] = [0] * (2 * _N)  # total's buckets, then backend's
+
+    def add_to_row(self) -> None:
+        row = self.row
+        row[0] += self.count
+        row[1] += self.throttled
+        row[2] += self.total_sum
+        row[3] += self.backend_sum
+        buckets = self.buckets
+        for i in range(2 * _N):
+            if buckets[i]:
+                row[_T0 + i] += buckets[i]
+                buckets[i] = 0
+        self.count = self.throttled = 0
+        self.total_sum = self.backend_sum = 0.0
+
+
+class RequestMetrics:
+    """Per-process request aggregates; see the module docstring.
+
+    Invariant: a series' true value is its list in ``_series`` plus its ``_Pending``
+    counts; reading ``series`` adds every pending count to its list first, so readers
+    see lists only. ``observe`` remembers the last series' labels (by identity) and its
+    pending counts, so a run of requests to one operation skips the key's look-up."""
+
+    __slots__ = ("_series", "_pending", "_last", "_last_labels", "max_series",
+                 "rejections", "gauges", "events", "tokens")
 
     def __init__(self, max_series: int = 5000, tokens: TokenMetrics | None = None) -> None:
         self.tokens = TOKENS if tokens is None else tokens  # LLM tokens (see llm_tokens)
-        self.series: dict[SeriesKey, list[float]] = {}
+        self._series: dict[SeriesKey, list[float]] = {}
+        self._pending: dict[SeriesKey, _Pending] = {}
+        self._last: _Pending | None = None
+        self._last_labels: tuple[str, str, int, str | None] = ("", "", -1, None)
         self.max_series = max_series
         self.rejections: dict[tuple[str, str], int] = {}  # (api, kind) -> count
         self.gauges: dict[tuple[str, str], float] = {}  # (backend, state) -> value
         self.events: dict[tuple[str, str], int] = {}  # (event, outcome) -> count
 
+    @property
+    def series(self) -> dict[SeriesKey, list[float]]:
+        """Every series: (api, operation, status class, subscription) -> [count, count_429,
+        total_sum, backend_sum, *total_buckets, *backend_buckets], pending counts added."""
+        for pending in self._pending.values():
+            if pending.count:
+                pending.add_to_row()
+        return self._series
+
     def observe(self, api: str, operation: str, status: int, subscription: str | None,
                 total_s: float, backend_s: float) -> None:
         """Record one finished request (`backend_s` 0 when no backend was called)."""
-        key = (api, operation, status // 100, subscription or NO_SUBSCRIPTION)
-        s = self.series.get(key)
-        if s is None:
-            s = self._new(key)
-        s[0] += 1
+        cls = status // 100
+        last = self._last
+        labels = self._last_labels
+        if (last is None or labels[0] is not api or labels[1] is not operation
+                or labels[2] != cls or labels[3] is not subscription):
+            last = self._pending_of((api, operation, cls, subscription or NO_SUBSCRIPTION))
+            self._last = last
+            self._last_labels = (api, operation, cls, subscription)
+        last.count += 1
         if status == 429:
-            s[1] += 1
-        s[2] += total_s
-        s[3] += backend_s
-        s[_T0 + bucket(total_s)] += 1
-        s[_B0 + bucket(backend_s)] += 1
+            last.throttled += 1
+        last.total_sum += total_s
+        last.backend_sum += backend_s
+        buckets = last.buckets
+        buckets[bucket(total_s)] += 1
+        buckets[_N + bucket(backend_s)] += 1
 
-    def _new(self, key: SeriesKey) -> list[float]:
-        if len(self.series) >= self.max_series:
-            key = (key[0], key[1], key[2], OTHER)
-            if key not in self.series and len(self.series) >= self.max_series:
-                key = (OTHER, OTHER, key[2], OTHER)
-        s = self.series.get(key)
-        if s is None:
-            s = self.series[key] = [0] * _SIZE
-        return s
+    def _pending_of(self, key: SeriesKey) -> _Pending:
+        pending = self._pending.get(key)
+        if pending is None:
+            if len(self._series) >= self.max_series:
+                key = (key[0], key[1], key[2], OTHER)
+                if key not in self._series and len(self._series) >= self.max_series:
+                    key = (OTHER, OTHER, key[2], OTHER)
+            pending = self._pending.get(key)
+            if pending is None:
+                row = self._series.get(key)
+                if row is None:
+                    row = self._series[key] = [0] * _SIZE
+                pending = self._pending[key] = _Pending(row)
+        return pending
 
     def reject(self, api: str, kind: str) -> None:
         """A request refused by a limit: kind is "rate-limit", "quota" or "concurrency"."""

@@ -1,5 +1,5 @@
-from bisect import bisect_left
 import time
+from bisect import bisect_left
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -99,3 +99,35 @@ def test_observe_is_cheap() -> None:
         m.observe("pets", "get-pet", 200, "alice", 0.004, 0.003)
     per_call = (time.perf_counter() - start) / n
     assert per_call < 10e-6, per_call  # ~1 µs on a normal machine; generous for CI
+
+
+def test_series_are_exact_through_interleaved_observations_and_reads() -> None:
+    """observe keeps pending counts (and remembers the last labels by identity); every
+    read of `series` must equal a plain model, whatever the order of series and reads."""
+    import random
+
+    m = RequestMetrics()
+    model: dict[tuple[str, str, int, str], list[float]] = {}
+    rng = random.Random(11)
+    for i in range(3000):
+        api = rng.choice(["orders", "pay"])
+        if rng.random() < 0.2:
+            api = "".join(list(api))  # an equal label that is another object
+        op, status = rng.choice(["get", "list"]), rng.choice([200, 200, 201, 429, 503])
+        sub = rng.choice([None, "s1", "s1", "s2"])
+        total, backend = rng.random() * 0.03, rng.random() * 0.02
+        m.observe(api, op, status, sub, total, backend)
+        row = model.setdefault((api, op, status // 100, sub or "none"),
+                               [0.0] * (4 + 2 * (len(BUCKETS) + 1)))
+        row[0] += 1
+        row[1] += status == 429
+        row[2] += total
+        row[3] += backend
+        row[4 + bisect_left(BUCKETS, total)] += 1
+        row[4 + len(BUCKETS) + 1 + bisect_left(BUCKETS, backend)] += 1
+        if i % 97 == 0 or i == 2999:
+            got = m.series
+            assert got.keys() == model.keys()
+            for key, want in model.items():
+                assert got[key][:2] == want[:2] and got[key][4:] == want[4:], key
+                assert abs(got[key][2] - want[2]) < 1e-9 and abs(got[key][3] - want[3]) < 1e-9
