@@ -42,7 +42,7 @@ class ClientConnection(asyncio.Protocol):
         "server", "scheme", "transport", "parser", "client_ip", "queue", "current",
         "url", "headers", "head_bytes", "in_head", "closing", "pause_reasons",
         "write_paused", "deadline", "tunnel", "upgrade_value", "dead", "head_chunk", "forwarded",
-        "chunk", "between", "line_at_start",
+        "chunk", "between", "line_at_start", "last_host", "last_host_line",
     )
 
     def __init__(self, server: ServerState, scheme: bytes = b"http") -> None:
@@ -72,6 +72,8 @@ class ClientConnection(asyncio.Protocol):
         self.chunk = b""
         self.between = True
         self.line_at_start = False
+        self.last_host = b""  # the last valid Host value (never empty) and its
+        self.last_host_line = b""  # X-Forwarded-Host line (begin_exchange)
 
     # -- asyncio.Protocol ---------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -35,6 +35,9 @@ from kubegate.proxy.policy_exchange import PolicyExchange
 if TYPE_CHECKING:
     from kubegate.compile.router import Match
     from kubegate.compile.snapshot import RouteTarget
+
+    # (match, method, normalised path, request line start, Host field, pool, head gate)
+    Route = tuple[Match[RouteTarget], str, str, bytes, bytes, Any, Any]
     from kubegate.observability.otel import RequestSpan, RequestTracer
     from kubegate.proxy.client import ClientConnection
     from kubegate.proxy.server import ServerState
@@ -150,13 +153,17 @@ def begin_exchange(conn: ClientConnection) -> Queued:
         return _local(conn, 400, "Bad request: exactly one Host header is required", False)
     host_line = None  # the X-Forwarded-Host line (none for an empty Host)
     if host:
-        host_line = server.valid_hosts.get(host)
-        if host_line is None:
-            if not _HOST.match(host):
-                return _local(conn, 400, "Bad request: invalid Host header", False)
-            host_line = b"x-forwarded-host: " + host + CRLF
-            if len(server.valid_hosts) < 1024:  # a handful of names in practice: remember them
-                server.valid_hosts[host] = host_line
+        if host == conn.last_host:  # (a client repeats its Host: no hashing then)
+            host_line = conn.last_host_line
+        else:
+            host_line = server.valid_hosts.get(host)
+            if host_line is None:
+                if not _HOST.match(host):
+                    return _local(conn, 400, "Bad request: invalid Host header", False)
+                host_line = b"x-forwarded-host: " + host + CRLF
+                if len(server.valid_hosts) < 1024:  # a handful of names in practice
+                    server.valid_hosts[host] = host_line
+            conn.last_host, conn.last_host_line = host, host_line
     chunked = False
     length = 0
     if encodings:
@@ -174,7 +181,8 @@ def begin_exchange(conn: ClientConnection) -> Queued:
 
     # -- request target
     if url[:1] == b"/":
-        path, _, query = url.partition(b"?")
+        path, _, query = url.partition(b"?")  # (bytes.find costs more: its arguments
+        # are parsed the old, slow way)
     elif url[:7].lower() == b"http://" or url[:8].lower() == b"https://":
         try:
             # Any: httptools' stubs say bytes, but absent parts are None, and the compiled
@@ -194,17 +202,18 @@ def begin_exchange(conn: ClientConnection) -> Queued:
     # -- routing: recent results are kept per snapshot (a hot path is routed once)
     route_key = method + b" " + path
     routes = server.routes
-    route = routes.get(route_key, MISSING)
-    if route is MISSING:
+    found = routes.get(route_key, MISSING)
+    if found is MISSING:
         try:
-            route = _route(server, method, path)
+            found = _route(server, method, path)
         except (BadPath, UnicodeDecodeError) as exc:
             return _local(conn, 400, f"Bad request: invalid path ({exc})", False)
         if len(routes) >= ROUTE_CACHE_SIZE:
             routes.clear()
-        routes[route_key] = route
-    if route is None:
+        routes[route_key] = found
+    if found is None:
         return _local(conn, 404, NOT_FOUND_MESSAGE, keep_alive, head_only)
+    route: Route = found  # (typed: unpacked natively)
     match, method_text, normalised, line_start, host_field, pool, head_gate = route
     target = match.target
     if target.static is not None:
@@ -326,8 +335,7 @@ LOWER_CACHE_SIZE: Final = 4096  # names kept (a full table is emptied: memory st
 ROUTE_CACHE_SIZE = 4096  # distinct method + path pairs kept per worker
 
 
-def _route(server: ServerState, method: bytes, path: bytes
-           ) -> tuple[Match[RouteTarget], str, str, bytes, bytes, Any, Any] | None:
+def _route(server: ServerState, method: bytes, path: bytes) -> Route | None:
     """Route a request path on the current snapshot: (match, method, normalised path,
     the upstream request line up to the query, the rest of that line with the backend's
     Host field, the backend's pool, and (admit_head, key field) when the operation's

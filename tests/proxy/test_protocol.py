@@ -383,3 +383,13 @@ def test_an_empty_host_is_forwarded_without_x_forwarded_host(rig: Rig) -> None:
     rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: gw.example\r\n\r\n")  # a known Host: its line
     rig.reply(OK)
     assert b"x-forwarded-host: gw.example\r\n" in rig.upstream_sent()
+
+
+def test_each_request_gets_its_own_host_line_on_one_connection(rig: Rig) -> None:
+    for host in (b"a.example", b"a.example", b"b.example:8080", b"a.example"):
+        rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+        assert b"\r\nx-forwarded-host: " + host + b"\r\n" in rig.upstream_sent()
+        rig.reply(OK)
+        assert rig.ct.take().startswith(b"HTTP/1.1 200")
+    rig.send(b"GET /api/items/1 HTTP/1.1\r\nHost: a b\r\n\r\n")  # checked, not remembered
+    assert rig.ct.take().startswith(b"HTTP/1.1 400")

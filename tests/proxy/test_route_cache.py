@@ -19,6 +19,11 @@ def get(rig: Rig, path: str) -> bytes:
     return sent.split(b"\r\n", 1)[0] if sent else answer.split(b"\r\n", 1)[0]
 
 
+def cached(rig: Rig) -> dict[bytes, object]:
+    """The route cache: b"METHOD path" -> its entry."""
+    return rig.state.routes
+
+
 def test_cached_routes_answer_like_fresh_ones(rig: Rig) -> None:
     assert get(rig, "/api/items/1") == b"GET /base/items/1 HTTP/1.1"
     assert get(rig, "/api/items/1") == b"GET /base/items/1 HTTP/1.1"  # from the cache
@@ -26,9 +31,9 @@ def test_cached_routes_answer_like_fresh_ones(rig: Rig) -> None:
     assert get(rig, "/api/./items/%31") == b"GET /base/items/%31 HTTP/1.1"
     assert get(rig, "/api/nothing/here") == b"HTTP/1.1 404 Not Found"
     assert get(rig, "/api/nothing/here") == b"HTTP/1.1 404 Not Found"
-    assert set(rig.state.routes) == {b"GET /api/items/1", b"GET /api/items/2",
-                                     b"GET /api/./items/%31", b"GET /api/nothing/here"}
-    assert rig.state.routes[b"GET /api/nothing/here"] is None
+    assert set(cached(rig)) == {b"GET /api/items/1", b"GET /api/items/2",
+                                b"GET /api/./items/%31", b"GET /api/nothing/here"}
+    assert cached(rig)[b"GET /api/nothing/here"] is None
 
 
 def test_a_new_snapshot_empties_the_cache(rig: Rig) -> None:
@@ -43,4 +48,13 @@ def test_the_cache_is_bounded(rig: Rig, monkeypatch) -> None:  # type: ignore[no
     monkeypatch.setattr(request_module, "ROUTE_CACHE_SIZE", 8)
     for i in range(30):
         assert get(rig, f"/api/items/{i}") == f"GET /base/items/{i} HTTP/1.1".encode()
-        assert len(rig.state.routes) <= 8
+        assert len(cached(rig)) <= 8
+
+
+def test_the_cache_keeps_methods_apart_and_the_query_out(rig: Rig) -> None:
+    assert get(rig, "/api/items?x=1") == b"HTTP/1.1 404 Not Found"  # GET /items: no operation
+    rig.send(b"POST /api/items?x=1 HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n")
+    assert rig.upstream_sent().startswith(b"POST /base/items?x=1 HTTP/1.1\r\n")
+    rig.reply(OK)
+    assert get(rig, "/api/items/7?a=b&c") == b"GET /base/items/7?a=b&c HTTP/1.1"
+    assert set(cached(rig)) == {b"GET /api/items", b"POST /api/items", b"GET /api/items/7"}
