@@ -4,7 +4,7 @@ How it works: `RequestMetrics.observe` finds the series of (api, operation,
 status class, subscription) (the last one's labels are compared by identity
 first, then a dict look-up by the tuple) and bumps its pending counters (count,
 429 count, two histograms as bucket counters + sums), plain C numbers in the
-compiled module; reading `series` adds them to the series' lists. Nothing is
+compiled module; reading `series` adds them up into new lists. Nothing is
 formatted, locked or allocated per request once a series exists. Prometheus
 text is produced only when scraped (`kubegate.observability.exposition`).
 
@@ -53,41 +53,40 @@ def bucket(seconds: float) -> int:
 
 
 class _Pending:
-    """One series' counts not yet added to its list: plain C ints and floats, where
-    the list's items are Python objects (see `RequestMetrics.series`)."""
+    """One series' counts as observed by this process: plain C ints and floats, where a
+    list's items are Python objects (see `RequestMetrics.series`)."""
 
-    __slots__ = ("row", "count", "throttled", "total_sum", "backend_sum", "buckets")
+    __slots__ = ("count", "throttled", "total_sum", "backend_sum", "buckets")
 
-    def __init__(self, row: list[float]) -> None:
-        self.row = row  # the series' list in RequestMetrics._series
+    def __init__(self) -> None:
         self.count = 0
         self.throttled = 0
         self.total_sum = 0.0
         self.backend_sum = 0.0
         self.buckets: list[int] = [0] * (2 * _N)  # total's buckets, then backend's
 
-    def add_to_row(self) -> None:
-        row = self.row
-        row[0] += self.count
-        row[1] += self.throttled
-        row[2] += self.total_sum
-        row[3] += self.backend_sum
+    def added_to(self, row: list[float]) -> list[float]:
+        """A new list: `row` plus these counts (nothing here changes)."""
+        out = list(row)
+        out[0] += self.count
+        out[1] += self.throttled
+        out[2] += self.total_sum
+        out[3] += self.backend_sum
         buckets = self.buckets
         for i in range(2 * _N):
-            if buckets[i]:
-                row[_T0 + i] += buckets[i]
-                buckets[i] = 0
-        self.count = self.throttled = 0
-        self.total_sum = self.backend_sum = 0.0
+            out[_T0 + i] += buckets[i]
+        return out
 
 
 class RequestMetrics:
     """Per-process request aggregates; see the module docstring.
 
-    Invariant: a series' true value is its list in ``_series`` plus its ``_Pending``
-    counts; reading ``series`` adds every pending count to its list first, so readers
-    see lists only. ``observe`` remembers the last series' labels (by identity) and its
-    pending counts, so a run of requests to one operation skips the key's look-up."""
+    Invariants: a series' value is its list in ``_series`` (zeros, or what `merge` put
+    there) plus its ``_Pending`` counts, which only `observe` changes; reading
+    ``series`` builds new lists and writes nothing, so a reader on another thread (the
+    admin app's) never races the data plane into losing a count. ``observe``
+    remembers the last series' labels (by identity) and its counts, so a run of
+    requests to one operation skips the key's look-up."""
 
     __slots__ = ("_series", "_pending", "_last", "_last_labels", "max_series",
                  "rejections", "gauges", "events", "tokens")
@@ -105,12 +104,12 @@ class RequestMetrics:
 
     @property
     def series(self) -> dict[SeriesKey, list[float]]:
-        """Every series: (api, operation, status class, subscription) -> [count, count_429,
-        total_sum, backend_sum, *total_buckets, *backend_buckets], pending counts added."""
-        for pending in self._pending.values():
-            if pending.count:
-                pending.add_to_row()
-        return self._series
+        """Every series, as new lists: (api, operation, status class, subscription) ->
+        [count, count_429, total_sum, backend_sum, *total_buckets, *backend_buckets]."""
+        out = dict(self._series)
+        for key, pending in list(self._pending.items()):
+            out[key] = pending.added_to(self._series[key])
+        return out
 
     def observe(self, api: str, operation: str, status: int, subscription: str | None,
                 total_s: float, backend_s: float) -> None:
@@ -141,10 +140,9 @@ class RequestMetrics:
                     key = (OTHER, OTHER, key[2], OTHER)
             pending = self._pending.get(key)
             if pending is None:
-                row = self._series.get(key)
-                if row is None:
-                    row = self._series[key] = [0] * _SIZE
-                pending = self._pending[key] = _Pending(row)
+                if key not in self._series:
+                    self._series[key] = [0] * _SIZE
+                pending = self._pending[key] = _Pending()
         return pending
 
     def reject(self, api: str, kind: str) -> None:
@@ -180,7 +178,7 @@ def merge(dumps: list[dict[str, Any]]) -> RequestMetrics:
         out.tokens.load(d.get("tokens", []))
         for row in d.get("series", ()):
             key = (str(row[0]), str(row[1]), int(row[2]), str(row[3]))
-            s = out.series.setdefault(key, [0] * _SIZE)
+            s = out._series.setdefault(key, [0] * _SIZE)
             for i, v in enumerate(row[4:4 + _SIZE]):
                 s[i] += v
         for name, table in (("rejections", out.rejections), ("gauges", out.gauges),
