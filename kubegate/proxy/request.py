@@ -35,12 +35,12 @@ from kubegate.proxy.policy_exchange import PolicyExchange
 if TYPE_CHECKING:
     from kubegate.compile.router import Match
     from kubegate.compile.snapshot import RouteTarget
-
-    # (match, method, normalised path, request line start, Host field, pool, head gate)
-    Route = tuple[Match[RouteTarget], str, str, bytes, bytes, Any, Any]
     from kubegate.observability.otel import RequestSpan, RequestTracer
     from kubegate.proxy.client import ClientConnection
     from kubegate.proxy.server import ServerState
+
+    # (match, method, normalised path, request line start, Host field, pool, head gate)
+    Route = tuple[Match[RouteTarget], str, str, bytes, bytes, Any, Any]
 
 PUBLISHED = PUBLISHED_HOST.encode()
 TRACE_HEADER: Final = b"x-kubegate-trace"
@@ -181,8 +181,8 @@ def begin_exchange(conn: ClientConnection) -> Queued:
 
     # -- request target
     if url[:1] == b"/":
-        path, _, query = url.partition(b"?")  # (bytes.find costs more: its arguments
-        # are parsed the old, slow way)
+        # (partition, not find: bytes.find parses its arguments the old, slow way)
+        path, _, query = url.partition(b"?")
     elif url[:7].lower() == b"http://" or url[:8].lower() == b"https://":
         try:
             # Any: httptools' stubs say bytes, but absent parts are None, and the compiled

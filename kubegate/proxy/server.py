@@ -67,9 +67,10 @@ class ServerState:
         # Host values already checked -> their X-Forwarded-Host line
         self.valid_hosts: dict[bytes, bytes] = {}
         self.route_infos: dict[int, tuple[Any, Any, Any]] = {}  # context.Api/Operation per route
-        self.routes: dict[bytes, Any] = {}  # b"METHOD path" -> route (see begin_exchange)
-        """Recent routing results of the current snapshot: b"METHOD /raw/path" -> (match,
-        method text, normalised path, upstream path, backend pool) or None for no route.
+        self.routes: dict[bytes, Any] = {}
+        """Recent routing results of the current snapshot: b"METHOD /raw/path" -> the
+        route `request._route` made (match, method text, normalised path, upstream request
+        line start, Host field, backend pool, head gate) or None for no route.
         Emptied by `install` and when it reaches request.ROUTE_CACHE_SIZE entries."""
         obs = gateway.observability
         self.metrics = RequestMetrics()

@@ -114,26 +114,26 @@ class Coalescer(Generic[Req]):
     def enqueue(self, req: Req) -> asyncio.Future[Any]:
         """Queue `req` (from the event loop's thread) and return the future of its
         result. It always completes: with the result, or CounterUnavailable."""
-        loop = self._loop
-        if loop is None or loop.is_closed():  # bound to the first loop that uses it
-            loop = self._loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        self._queue(loop, req, fut)
+        fut: asyncio.Future[Any] = self._running_loop().create_future()
+        self._queue(req, fut)
         return fut
 
     def enqueue_to(self, req: Req, verdict: Verdict) -> Verdict:
         """`enqueue`, the answer going to `verdict` (returned), not a new Future."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            loop = self._loop = asyncio.get_running_loop()
-        self._queue(loop, req, verdict)
+        self._queue(req, verdict)
         return verdict
 
-    def _queue(self, loop: asyncio.AbstractEventLoop, req: Req, waiter: Waiter) -> None:
+    def _queue(self, req: Req, waiter: Waiter) -> None:
         self._pending.append((req, waiter))
         self.requests += 1
         if self._task is None:
-            self._task = loop.create_task(self._run())
+            self._task = self._running_loop().create_task(self._run())
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None or loop.is_closed():  # bound to the first loop that uses it
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
 
     async def _run(self) -> None:
         try:
